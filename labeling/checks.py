@@ -1,0 +1,451 @@
+"""Automatic checks on a label, run before a human looks at it.
+
+Pure Python over plain data so the labeling pipeline, the review queue and the
+evaluation metrics (``unknown_identifiers``) all share one definition. Each
+check is a small named function returning findings; ``run_checks`` runs all.
+
+The label is the plain dict ``{"commits": [{"subject", "files", "body",
+"issues"}], "gitignore": [...]}``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from typing import Callable, Iterable, Iterator
+
+from rapidfuzz import fuzz, process
+
+CONVENTIONAL_TYPES = (
+    "feat", "fix", "docs", "style", "refactor", "perf", "test", "build", "ci", "chore", "revert",
+)
+
+# Words a description may not repeat for its type ("fix(x): fix crash").
+TYPE_WORDS = {
+    "feat": {"feat", "feature", "features"},
+    "fix": {"fix", "fixes", "fixed", "fixing"},
+    "docs": {"docs", "doc", "documentation"},
+    "style": {"style", "styles"},
+    "refactor": {"refactor", "refactors", "refactored", "refactoring"},
+    "perf": {"perf", "performance"},
+    "test": {"test", "tests"},
+    "build": {"build"},
+    "ci": {"ci"},
+    "chore": {"chore", "chores"},
+    "revert": {"revert", "reverts", "reverted"},
+}
+
+# File extensions that make a dotted token a file name rather than an attribute path.
+FILE_EXTENSIONS = frozenset(
+    "py pyi js mjs cjs ts tsx jsx go rs rb ex exs c h cc cpp hpp sh bash zsh fish vim ps1 zig swift "
+    "md rst txt toml yml yaml json lock cfg ini html htm css scss xml svg png jpg gif mod sum in "
+    "log tmp bak swp pyc o so dll exe env".split()
+)
+
+# CamelCase words that are product names, not identifiers from the code.
+DEFAULT_IGNORED_WORDS = frozenset(
+    w.lower()
+    for w in (
+        "GitHub GitLab JavaScript TypeScript PostgreSQL MySQL SQLite macOS iOS OAuth PyPI NumPy "
+        "OpenAI YouTube WebSocket WebSockets PowerShell LaTeX e.g i.e etc.".split()
+    )
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem a check found; ``commit`` is a 0-based index into the label's commits."""
+
+    check: str
+    message: str
+    commit: int | None = None
+    path: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    """Thresholds; the defaults follow the commit conventions the teacher is asked for."""
+
+    max_subject: int = 72
+    max_body_line: int = 80
+    body_min_lines: int = 1
+    body_max_lines: int = 10
+    require_scope: bool = False
+    types: tuple[str, ...] = CONVENTIONAL_TYPES
+    fuzzy_cutoff: float = 90.0
+    ignored_words: frozenset[str] = DEFAULT_IGNORED_WORDS
+
+
+@dataclass
+class CheckInput:
+    """Everything a check may look at."""
+
+    label: dict
+    changed_files: list[str]
+    diff: str = ""
+    injected_files: list[str] = field(default_factory=list)
+    existing_gitignore: list[str] = field(default_factory=list)
+    config: CheckConfig = field(default_factory=CheckConfig)
+
+    @property
+    def commits(self) -> list[dict]:
+        return [c for c in (self.label.get("commits") or []) if isinstance(c, dict)]
+
+    @property
+    def gitignore(self) -> list[str]:
+        return [p for p in (self.label.get("gitignore") or []) if isinstance(p, str)]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    title: str
+    run: Callable[[CheckInput], Iterable[Finding]]
+
+
+CHECKS: list[Check] = []
+
+
+def check(name: str, title: str):
+    """Register a check under a stable name (stored in findings and used as a filter)."""
+
+    def register(fn):
+        CHECKS.append(Check(name, title, fn))
+        return fn
+
+    return register
+
+
+# --------------------------------------------------------------------------- gitignore
+
+
+@lru_cache(maxsize=4096)
+def _compile_gitignore(pattern: str) -> tuple[re.Pattern, bool, bool] | None:
+    """Translate one .gitignore line to (regex, negated, directory_only); None for blanks/comments."""
+    pat = pattern.rstrip("\n")
+    if not pat.strip() or pat.startswith("#"):
+        return None
+    # Trailing spaces are ignored unless escaped.
+    pat = re.sub(r"(?<!\\)\s+$", "", pat)
+    negated = pat.startswith("!")
+    if negated:
+        pat = pat[1:]
+    elif pat.startswith("\\!") or pat.startswith("\\#"):
+        pat = pat[1:]
+    dir_only = pat.endswith("/")
+    pat = pat.rstrip("/")
+    if not pat:
+        return None
+    anchored = "/" in pat
+    pat = pat.lstrip("/")
+    out, i, n = [], 0, len(pat)
+    while i < n:
+        ch = pat[i]
+        if ch == "*":
+            if pat.startswith("**", i):
+                at_start = i == 0 or pat[i - 1] == "/"
+                after = pat[i + 2 : i + 3]
+                if at_start and after == "/":
+                    out.append("(?:.*/)?")
+                    i += 3
+                    continue
+                if at_start and after == "":
+                    out.append(".*")
+                    i += 2
+                    continue
+                out.append("[^/]*")
+                i += 2
+                continue
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "[":
+            j = pat.find("]", i + 2 if pat[i + 1 : i + 2] in ("!", "^", "]") else i + 1)
+            if j == -1:
+                out.append(re.escape(ch))
+            else:
+                body = pat[i + 1 : j]
+                if body[:1] in ("!", "^"):
+                    body = "^" + body[1:]
+                out.append("[" + body.replace("\\", "\\\\") + "]")
+                i = j
+        elif ch == "\\" and i + 1 < n:
+            i += 1
+            out.append(re.escape(pat[i]))
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    body = "".join(out)
+    regex = ("^" if anchored else "^(?:.*/)?") + body + "$"
+    return re.compile(regex), negated, dir_only
+
+
+def gitignore_matches(path: str, patterns: Iterable[str]) -> bool:
+    """True when git would ignore ``path`` (a file) under these .gitignore lines.
+
+    Follows git's rules closely: last match wins, ``!`` re-includes, a trailing
+    ``/`` matches directories only, a pattern with a slash is anchored at the
+    root, ``*``/``?`` stop at ``/``, ``**`` spans folders, and a matched folder
+    ignores everything below it.
+    """
+    path = path.strip("/")
+    parts = path.split("/")
+    # The file itself, then every folder that contains it (deepest last).
+    candidates = [("/".join(parts[:k]), True) for k in range(1, len(parts))] + [(path, False)]
+    ignored = False
+    for raw in patterns:
+        compiled = _compile_gitignore(raw)
+        if compiled is None:
+            continue
+        regex, negated, dir_only = compiled
+        for cand, is_dir in candidates:
+            if dir_only and not is_dir:
+                continue
+            if regex.match(cand):
+                ignored = not negated
+                break
+    return ignored
+
+
+# --------------------------------------------------------------------------- identifiers
+
+_WORD = re.compile(r"[A-Za-z0-9_]+")
+_DIFF_CHAIN = re.compile(r"[A-Za-z_][\w-]*(?:[./][A-Za-z0-9_][\w-]*)+")
+# Candidate tokens in prose: words optionally joined by dots or slashes (paths, attribute chains).
+_TEXT_TOKEN = re.compile(r"(?<![\w./-])[A-Za-z_][\w-]*(?:[./][A-Za-z0-9_][\w-]*)*")
+_CAMEL = re.compile(r"[a-z0-9][A-Z]|[A-Z]{2,}[a-z]")
+
+
+@dataclass(frozen=True)
+class _DiffIndex:
+    words: frozenset[str]  # lower-cased
+    word_list: tuple[str, ...]
+    chains: frozenset[str]  # lower-cased dotted names and paths, plus every path basename
+    chain_list: tuple[str, ...]
+
+
+@lru_cache(maxsize=256)
+def _diff_index(diff: str) -> _DiffIndex:
+    """Tokenize a diff once; cached because evaluation asks about the same diff many times."""
+    words = {w.lower() for w in _WORD.findall(diff)}
+    chains: set[str] = set()
+    for chain in _DIFF_CHAIN.findall(diff):
+        low = chain.lower()
+        chains.add(low)
+        if "/" in low:
+            segs = low.split("/")
+            for k in range(1, len(segs)):
+                chains.add("/".join(segs[k:]))
+    return _DiffIndex(frozenset(words), tuple(sorted(words)), frozenset(chains), tuple(sorted(chains)))
+
+
+def _is_identifier(token: str) -> bool:
+    if "." in token or "/" in token:
+        return True
+    if "_" in token.strip("_") and any(c.isalpha() for c in token):
+        return True  # snake_case, SCREAMING_CASE
+    return bool(_CAMEL.search(token))
+
+
+def _is_file_name(token: str) -> bool:
+    return "/" in token or token.rsplit(".", 1)[-1].lower() in FILE_EXTENSIONS
+
+
+def _near(token: str, choices: tuple[str, ...], cutoff: float) -> bool:
+    return process.extractOne(token, choices, scorer=fuzz.ratio, score_cutoff=cutoff) is not None
+
+
+def unknown_identifiers(
+    text: str, diff: str, cutoff: float = 90.0, ignored: frozenset[str] = DEFAULT_IGNORED_WORDS
+) -> list[str]:
+    """Identifiers in ``text`` that occur nowhere in ``diff`` (hallucination signal).
+
+    Identifiers are CamelCase, snake_case, dotted names and file names; plain
+    words are not checked. A near-spelling in the diff (rapidfuzz ratio >=
+    ``cutoff``, case-insensitive) counts as present. A dotted name also counts
+    as present when each of its parts does (``Client.send`` from ``class
+    Client`` and ``def send``); a file name must occur as a path or basename.
+    Returns unique identifiers in order of appearance.
+    """
+    if not text:
+        return []
+    idx = _diff_index(diff or "")
+    unknown: list[str] = []
+    seen: set[str] = set()
+    for token in _TEXT_TOKEN.findall(text):
+        token = token.strip("-")
+        low = token.lower()
+        if low in seen or low in ignored or not _is_identifier(token):
+            continue
+        seen.add(low)
+        if "." in low or "/" in low:
+            if low in idx.chains or _near(low, idx.chain_list, cutoff):
+                continue
+            if not _is_file_name(token):
+                parts = [p for p in re.split(r"[./]", low) if p]
+                if all(p in idx.words or _near(p, idx.word_list, cutoff) for p in parts):
+                    continue
+        elif low in idx.words or _near(low, idx.word_list, cutoff):
+            continue
+        unknown.append(token)
+    return unknown
+
+
+# --------------------------------------------------------------------------- helpers
+
+SUBJECT_RE = re.compile(r"^(?P<type>[a-z]+)(?:\((?P<scope>[^()\s][^()]*)\))?(?P<bang>!)?: (?P<desc>\S.*)$")
+
+
+def parse_subject(subject: str) -> dict | None:
+    """Split ``type(scope): description``; None when the subject is not in that form."""
+    m = SUBJECT_RE.match(subject or "")
+    return m.groupdict() if m else None
+
+
+def _body_text(commit: dict) -> str:
+    body = commit.get("body") or ""
+    if isinstance(body, list):
+        body = "\n".join(str(line) for line in body)
+    return str(body)
+
+
+def _files(commit: dict) -> list[str]:
+    return [f for f in (commit.get("files") or []) if isinstance(f, str)]
+
+
+# --------------------------------------------------------------------------- checks
+
+
+@check("unknown_file", "File not in the change")
+def check_unknown_file(inp: CheckInput) -> Iterator[Finding]:
+    present = set(inp.changed_files) | set(inp.injected_files)
+    for i, c in enumerate(inp.commits):
+        for path in _files(c):
+            if path not in present:
+                yield Finding("unknown_file", f"{path} is not a changed file", i, path)
+
+
+@check("dropped_file", "Changed file in no commit and not ignored")
+def check_dropped_file(inp: CheckInput) -> Iterator[Finding]:
+    committed = {p for c in inp.commits for p in _files(c)}
+    patterns = list(inp.existing_gitignore) + inp.gitignore
+    for path in list(inp.changed_files) + [p for p in inp.injected_files if p not in inp.changed_files]:
+        if path not in committed and not gitignore_matches(path, patterns):
+            yield Finding("dropped_file", f"{path} is in no commit and not covered by .gitignore", None, path)
+
+
+@check("duplicate_file", "File in two commits")
+def check_duplicate_file(inp: CheckInput) -> Iterator[Finding]:
+    first: dict[str, int] = {}
+    for i, c in enumerate(inp.commits):
+        for path in dict.fromkeys(_files(c)):
+            if path in first:
+                yield Finding("duplicate_file", f"{path} is already in commit {first[path] + 1}", i, path)
+            else:
+                first[path] = i
+
+
+@check("junk_committed", "Injected junk inside a commit")
+def check_junk_committed(inp: CheckInput) -> Iterator[Finding]:
+    junk = set(inp.injected_files)
+    for i, c in enumerate(inp.commits):
+        for path in _files(c):
+            if path in junk:
+                yield Finding("junk_committed", f"{path} is junk and belongs in .gitignore", i, path)
+
+
+@check("subject_format", "Subject not type(scope): description")
+def check_subject_format(inp: CheckInput) -> Iterator[Finding]:
+    cfg = inp.config
+    for i, c in enumerate(inp.commits):
+        subject = str(c.get("subject") or "")
+        parts = parse_subject(subject)
+        if parts is None:
+            yield Finding("subject_format", "subject is not in type(scope): description form", i)
+        elif parts["type"] not in cfg.types:
+            yield Finding("subject_format", f"unknown commit type {parts['type']!r}", i)
+        elif cfg.require_scope and not parts["scope"]:
+            yield Finding("subject_format", "subject has no scope", i)
+
+
+@check("subject_length", "Subject too long")
+def check_subject_length(inp: CheckInput) -> Iterator[Finding]:
+    limit = inp.config.max_subject
+    for i, c in enumerate(inp.commits):
+        n = len(str(c.get("subject") or ""))
+        if n > limit:
+            yield Finding("subject_length", f"subject has {n} characters (max {limit})", i)
+
+
+@check("type_repeated", "Type repeated in description")
+def check_type_repeated(inp: CheckInput) -> Iterator[Finding]:
+    for i, c in enumerate(inp.commits):
+        parts = parse_subject(str(c.get("subject") or ""))
+        if not parts:
+            continue
+        words = {w.lower() for w in _WORD.findall(parts["desc"])}
+        repeated = words & TYPE_WORDS.get(parts["type"], {parts["type"]})
+        if repeated:
+            yield Finding("type_repeated", f"description repeats the type ({', '.join(sorted(repeated))})", i)
+
+
+@check("body_line_length", "Body line too long")
+def check_body_line_length(inp: CheckInput) -> Iterator[Finding]:
+    limit = inp.config.max_body_line
+    for i, c in enumerate(inp.commits):
+        for n, line in enumerate(_body_text(c).splitlines(), 1):
+            if len(line) > limit:
+                yield Finding("body_line_length", f"body line {n} has {len(line)} characters (max {limit})", i)
+
+
+@check("body_lines", "Body length out of range")
+def check_body_lines(inp: CheckInput) -> Iterator[Finding]:
+    lo, hi = inp.config.body_min_lines, inp.config.body_max_lines
+    for i, c in enumerate(inp.commits):
+        n = sum(1 for line in _body_text(c).splitlines() if line.strip())
+        if not lo <= n <= hi:
+            yield Finding("body_lines", f"body has {n} lines (expected {lo}-{hi})", i)
+
+
+@check("unknown_identifier", "Identifier not in the diff")
+def check_unknown_identifier(inp: CheckInput) -> Iterator[Finding]:
+    cfg = inp.config
+    for i, c in enumerate(inp.commits):
+        text = str(c.get("subject") or "") + "\n" + _body_text(c)
+        names = unknown_identifiers(text, inp.diff, cfg.fuzzy_cutoff, cfg.ignored_words)
+        if names:
+            yield Finding("unknown_identifier", "not in the diff: " + ", ".join(names), i)
+
+
+@check("empty_commit", "Commit without files")
+def check_empty_commit(inp: CheckInput) -> Iterator[Finding]:
+    for i, c in enumerate(inp.commits):
+        if not _files(c):
+            yield Finding("empty_commit", "commit has no files", i)
+
+
+CHECK_TITLES = {c.name: c.title for c in CHECKS}
+
+
+def run_checks(
+    label: dict,
+    changed_files: list[str],
+    diff: str = "",
+    injected_files: list[str] | None = None,
+    existing_gitignore: list[str] | None = None,
+    config: CheckConfig | None = None,
+) -> list[Finding]:
+    """Run every check on one label and return all findings in check order."""
+    inp = CheckInput(
+        label=label or {},
+        changed_files=list(changed_files or []),
+        diff=diff or "",
+        injected_files=list(injected_files or []),
+        existing_gitignore=list(existing_gitignore or []),
+        config=config or CheckConfig(),
+    )
+    return [finding for c in CHECKS for finding in c.run(inp)]
