@@ -1,0 +1,286 @@
+"""The pure SFT export (labeling/export.py): split, weights, augmentation, determinism.
+
+Records are built from the shared harvested sample with labels made from the
+original human commits, so the split and language tables meet real data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from gsctune.noise import junk_pattern_for, split_diff
+from gsctune.prompts import FINETUNE_SYSTEM_PROMPT, parse_user_turn
+from labeling import export as E
+
+SAMPLE = Path("/work/shared/data/harvest-public.jsonl")
+if not SAMPLE.exists():
+    SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "harvest-public.jsonl"
+
+
+def make_label(example: dict, label_id: int, subject: str = "feat(core): change {j}") -> dict:
+    commits = [
+        {"subject": subject.format(j=j), "files": c["files"] or ["README"], "body": "", "issues": []}
+        for j, c in enumerate(example["original_commits"])
+    ]
+    return {"id": label_id, "commits": commits, "gitignore": [], "model": "baseline",
+            "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
+            "noise_injected": False, "injected_files": []}
+
+
+def make_record(example: dict, label_id: int, verdict: str = "accepted", **extra) -> dict:
+    rec = {"example": example, "label": make_label(example, label_id), "verdict": verdict,
+           "teacher": "baseline", "prompt_version": "1", "prompt": None, "findings": []}
+    rec.update(extra)
+    return rec
+
+
+@pytest.fixture(scope="module")
+def examples() -> list[dict]:
+    if not SAMPLE.exists():
+        pytest.skip(f"shared sample not found at {SAMPLE}")
+    with SAMPLE.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+@pytest.fixture(scope="module")
+def records(examples) -> list[dict]:
+    verdicts = ("accepted", "corrected", "unreviewed", "rejected")
+    return [make_record(ex, i + 1, verdicts[i % 4]) for i, ex in enumerate(examples)]
+
+
+def synthetic(n_repos: int = 30, per_repo: int = 5) -> list[dict]:
+    langs = ["python", "go", "rust", "c", "ruby"]
+    out = []
+    for r in range(n_repos):
+        for k in range(per_repo):
+            ex = {
+                "repo_url": f"github.com/org/repo{r}", "branch": "main", "base_commit": f"{r:04d}{k:036d}",
+                "head_commit": f"{k:04d}{r:036d}", "n_commits": 1,
+                "diff": f"diff --git a/f{r}_{k}.py b/f{r}_{k}.py\n--- a/f{r}_{k}.py\n+++ b/f{r}_{k}.py\n"
+                        f"@@ -1 +1 @@\n-old {r} {k}\n+new {r} {k}\n",
+                "changed_files": [f"f{r}_{k}.py"],
+                "original_commits": [{"sha": "a" * 40, "subject": "x", "files": [f"f{r}_{k}.py"]}],
+                "existing_gitignore": [], "languages": [langs[r % len(langs)]] + (["shell"] if k == 0 else []),
+            }
+            out.append(make_record(ex, r * 100 + k))
+    return out
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def user_diff_chunks(row: dict) -> set[str]:
+    """Digests of the non-junk file chunks of a row's diff (junk: what augmentation adds)."""
+    _, diff, _ = parse_user_turn(row["messages"][1]["content"])
+    return {hashlib.sha1(chunk.encode()).hexdigest() for path, chunk in split_diff(diff)
+            if not junk_pattern_for(path)}
+
+
+@pytest.fixture(scope="module")
+def shared_export(records, tmp_path_factory):
+    out = tmp_path_factory.mktemp("shared")
+    opts = E.ExportOptions(include_unreviewed=True, augment=2, seed=7)
+    return E.export(records, opts, str(out)), out
+
+
+def test_no_repository_in_both_splits(shared_export, records):
+    result, out = shared_export
+    by_key = {E.example_key(r["example"]): r for r in records}
+    repos = {"train": set(), "val": set()}
+    for prov in result.manifest["records"]:
+        repos[prov["split"]].add(E.normalize_repo(by_key[prov["key"]]["example"]["repo_url"]))
+    assert repos["train"] and repos["val"]
+    assert not repos["train"] & repos["val"]
+    assert sorted(repos["val"]) == result.manifest["split"]["val_repositories"]
+
+
+def test_no_validation_diff_nor_its_copies_in_train(shared_export):
+    _, out = shared_export
+    val_chunks = set().union(*(user_diff_chunks(r) for r in read_jsonl(out / "val.jsonl")))
+    train = read_jsonl(out / "train.jsonl")
+    assert val_chunks and train
+    for row in train:
+        assert not user_diff_chunks(row) & val_chunks
+
+
+def test_augmentation_only_in_train_with_matching_gitignore(shared_export):
+    result, out = shared_export
+    counts = result.manifest["counts"]
+    assert counts["augmented_rows"] > 0
+    assert counts["train_rows"] == counts["train_rows_before_augmentation"] + counts["augmented_rows"]
+    for row in read_jsonl(out / "val.jsonl"):  # no junk: every listed file is committed
+        files, _, _ = parse_user_turn(row["messages"][1]["content"])
+        answer = json.loads(row["messages"][2]["content"])
+        assert set(files) <= {f for c in answer["commits"] for f in c["files"]}
+    noisy = 0
+    for row in read_jsonl(out / "train.jsonl"):
+        files, _, _ = parse_user_turn(row["messages"][1]["content"])
+        answer = json.loads(row["messages"][2]["content"])
+        committed = {f for c in answer["commits"] for f in c["files"]}
+        junk = [f for f in files if f not in committed and junk_pattern_for(f)]
+        if junk:
+            noisy += 1
+            for f in junk:
+                assert junk_pattern_for(f) in answer["gitignore"], (f, answer["gitignore"])
+    assert noisy == counts["augmented_rows"]
+
+
+def test_every_train_language_in_val_where_the_data_allows(shared_export):
+    manifest = shared_export[0].manifest
+    langs = manifest["languages"]
+    uncovered = manifest["split"]["languages_not_in_val"]
+    for lang, row in langs.items():
+        if row["train_examples"] and not row["val_examples"]:
+            assert uncovered.get(lang) == "only one repository has it", lang
+    assert manifest["counts"]["val_fraction_actual"] <= 0.2 + 1e-9
+
+
+def test_rejected_and_unreviewed_selection(records, tmp_path):
+    result = E.export(records, E.ExportOptions(), str(tmp_path))
+    verdicts = Counter(p["verdict"] for p in result.manifest["records"])
+    assert set(verdicts) == {"accepted", "corrected"}
+    assert result.manifest["counts"]["excluded"]["rejected"] == 375
+    assert result.manifest["counts"]["excluded"]["unreviewed not included"] == 375
+    rejected_ids = {r["label"]["id"] for r in records if r["verdict"] == "rejected"}
+    assert not rejected_ids & {p["label_id"] for p in result.manifest["records"]}
+
+
+def test_corrected_revision_wins_over_the_label_it_corrects(examples, tmp_path):
+    ex = examples[0]
+    teacher = make_record(ex, 1, "accepted")
+    human = make_record(ex, 2, "corrected", teacher=None)
+    human["label"]["commits"] = [{"subject": "docs(readme): human fix", "files": ex["changed_files"],
+                                  "body": "", "issues": []}]
+    rejected = make_record(ex, 3, "rejected")
+    for order in ([teacher, human, rejected], [rejected, human, teacher]):
+        result = E.export(order, E.ExportOptions(val_fraction=0), str(tmp_path))
+        assert [p["label_id"] for p in result.manifest["records"]] == [2]
+        row = read_jsonl(tmp_path / "train.jsonl")[0]
+        assert json.loads(row["messages"][2]["content"])["commits"][0]["subject"] == "docs(readme): human fix"
+
+
+def test_weights_change_train_counts(tmp_path):
+    recs = synthetic()
+    for i, rec in enumerate(recs):
+        rec["verdict"] = ("accepted", "corrected", "unreviewed")[i % 3]
+    base = E.export(recs, E.ExportOptions(include_unreviewed=True, val_fraction=0), str(tmp_path / "a"))
+    rows = Counter()
+    for p in base.manifest["records"]:
+        rows[p["verdict"]] += p["rows"]
+    assert rows["accepted"] == 50 and rows["corrected"] == 100
+    assert 10 < rows["unreviewed"] < 40  # about half of 50, drawn by hash
+    heavy = E.export(recs, E.ExportOptions(include_unreviewed=True, val_fraction=0,
+                                           weights={"accepted": 3, "corrected": 0, "unreviewed": 1}),
+                     str(tmp_path / "b"))
+    rows = Counter()
+    for p in heavy.manifest["records"]:
+        rows[p["verdict"]] += p["rows"]
+        assert p["weight"] == {"accepted": 3.0, "corrected": 0.0, "unreviewed": 1.0}[p["verdict"]]
+    assert rows == Counter({"accepted": 150, "unreviewed": 50})
+    assert heavy.manifest["counts"]["train_rows"] == 200
+
+
+def test_byte_identical_whatever_the_order(records, tmp_path):
+    opts = E.ExportOptions(include_unreviewed=True, augment=1, seed=3)
+    shuffled = list(records)
+    random.Random(1).shuffle(shuffled)
+    a = E.export(records[:600], opts, str(tmp_path / "a"))
+    b = E.export([r for r in shuffled if r["label"]["id"] <= 600], opts, str(tmp_path / "b"))
+    for name in ("train.jsonl", "val.jsonl", "labeled.jsonl", "manifest.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    assert a.files == b.files
+
+
+def test_split_order_independent_and_seeded():
+    recs = synthetic(n_repos=40)
+    opts = E.ExportOptions(val_fraction=0.2, seed=1)
+    first = E.plan(recs, opts)
+    again = E.plan(list(reversed(recs)), opts)
+    assert first.split == again.split
+    other = E.plan(recs, E.ExportOptions(val_fraction=0.2, seed=2))
+    assert other.split.val_repos != first.split.val_repos
+    counts = first.counts()
+    assert 0.15 <= counts["val_fraction_actual"] <= 0.25
+    assert all(row["val"] for row in counts["by_language"].values())
+
+
+def test_held_out_repositories_go_to_validation():
+    recs = synthetic(n_repos=10)
+    held = ["https://GitHub.com/org/repo3.git", "github.com/org/repo4"]
+    result = E.plan(recs, E.ExportOptions(val_fraction=0.1, held_out=held))
+    assert {"github.com/org/repo3", "github.com/org/repo4"} <= set(result.split.val_repos)
+    assert result.split.train_repos
+
+
+def test_filters_by_teacher_prompt_findings_repository_language():
+    recs = synthetic(n_repos=5)
+    recs[0]["teacher"] = "other"
+    recs[1]["prompt_version"] = "2"
+    recs[2]["findings"] = ["junk_committed"]
+    recs[3]["findings"] = ["subject_too_long"]
+    sel = E.select(recs, E.ExportOptions(teachers=["baseline"], prompt_versions=["1"],
+                                         exclude_findings=["junk_committed"]))
+    assert dict(sel.excluded) == {"other teacher": 1, "other prompt version": 1, "check findings": 1}
+    assert len(E.select(recs, E.ExportOptions(exclude_findings=["*"])).records) == 23
+    assert len(E.select(recs, E.ExportOptions(repositories=["github.com/org/repo1"])).records) == 5
+    assert len(E.select(recs, E.ExportOptions(languages=["shell"])).records) == 5
+
+
+def test_character_truncation_marker_and_over_budget_report(examples, tmp_path):
+    big = max(examples, key=lambda ex: len(ex["diff"]))
+    small = min(examples, key=lambda ex: len(ex["diff"]))
+    recs = [make_record(big, 1), make_record(small, 2)]
+    result = E.export(recs, E.ExportOptions(val_fraction=0, max_diff_chars=2000, max_total=2500, prompt="short"),
+                      str(tmp_path))
+    rows = read_jsonl(tmp_path / "train.jsonl")
+    assert result.manifest["counts"]["truncated_examples"] == 1
+    over = result.manifest["over_budget"]
+    assert [o["key"] for o in over] == [E.example_key(big)] and over[0]["unit"] == "characters"
+    assert len(rows) == 1  # the over-budget row is reported, the other written
+    result = E.export(recs, E.ExportOptions(val_fraction=0, max_diff_chars=2000, prompt="short"), str(tmp_path))
+    rows = read_jsonl(tmp_path / "train.jsonl")
+    cut = [r for r in rows if "[diff truncated: " in r["messages"][1]["content"]]
+    assert len(cut) == 1 and parse_user_turn(cut[0]["messages"][1]["content"])[2] is True
+    assert rows[0]["messages"][0]["content"] == FINETUNE_SYSTEM_PROMPT
+
+
+def test_labeling_prompt_uses_the_record_prompt_version(examples, tmp_path):
+    rec = make_record(examples[5], 1, prompt={"system_prompt": "CUSTOM RULES", "output_format": "JSON please",
+                                              "sample_output": ""})
+    E.export([rec], E.ExportOptions(val_fraction=0), str(tmp_path))
+    system = read_jsonl(tmp_path / "train.jsonl")[0]["messages"][0]["content"]
+    assert system.startswith("CUSTOM RULES") and "JSON please" in system
+
+
+def test_labeled_jsonl_is_the_users_format(records, tmp_path):
+    E.export(records[:50], E.ExportOptions(include_unreviewed=True), str(tmp_path))
+    lines = read_jsonl(tmp_path / "labeled.jsonl")
+    assert lines
+    for line in lines:
+        assert list(line) == [*E.HARVESTED_FIELDS, "noise_injected", "injected_files", "label"]
+        assert set(line["label"]) == {"commits", "gitignore", "model", "usage"}
+
+
+def test_invalid_label_is_reported_not_fatal(examples, tmp_path):
+    bad = make_record(examples[0], 1)
+    bad["label"]["commits"][0]["subject"] = "no conventional subject"
+    result = E.export([bad, make_record(examples[1], 2)], E.ExportOptions(val_fraction=0), str(tmp_path))
+    assert result.manifest["invalid_labels"][0]["label_id"] == 1
+    assert "subject" in result.manifest["invalid_labels"][0]["error"]
+    assert result.manifest["counts"]["train_rows"] == 1
+
+
+def test_options_are_validated():
+    with pytest.raises(ValueError, match="val_fraction"):
+        E.ExportOptions(val_fraction=1.5)
+    with pytest.raises(ValueError, match="tokenizer"):
+        E.ExportOptions(max_diff_tokens=100)
+    with pytest.raises(ValueError, match="unknown verdict"):
+        E.ExportOptions(weights={"rejected": 1})
