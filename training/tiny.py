@@ -1,0 +1,137 @@
+"""Tiny random Qwen3 / Qwen3-MoE models with a tokenizer trained on the spot.
+
+They load through exactly the same ``from_pretrained`` code as the real base
+models, so the whole training loop can run on a laptop CPU (and in tests)
+without downloading anything.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable
+
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+
+# ChatML with {% generation %} around the assistant content so TRL's
+# assistant_only_loss can mask everything else; <|im_end|> sits inside the block
+# (the model must learn to stop), the newline after it outside.
+CHATML_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{%- if message['role'] == 'assistant' %}"
+    "{{- '<|im_start|>assistant\\n' }}"
+    "{% generation %}{{- message['content'] + '<|im_end|>' }}{% endgeneration %}"
+    "{{- '\\n' }}"
+    "{%- else %}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+
+_FALLBACK_CORPUS = [
+    "feat(training): add tiny model builder",
+    "fix(parser): accept fenced JSON output",
+    '{"commits": [{"subject": "docs: update readme", "files": ["README.md"]}], "gitignore": []}',
+    "diff --git a/src/app.py b/src/app.py\n+def main():\n+    return 0\n",
+]
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 2000):
+    """Train a byte-level BPE and wrap it as a ChatML ``PreTrainedTokenizerFast``."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(list(texts) or _FALLBACK_CORPUS, trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        chat_template=CHATML_TEMPLATE,
+        model_max_length=32768,
+    )
+
+
+def corpus_from_jsonl(path: str | Path, limit: int = 200) -> list[str]:
+    """Texts to train the tokenizer on: SFT messages or harvested diffs, whichever the file holds."""
+    texts: list[str] = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if len(texts) >= limit:
+                break
+            line = line.strip()
+            if not line:
+                continue
+            obj = json.loads(line)
+            if "messages" in obj:
+                texts.extend(m.get("content", "") for m in obj["messages"])
+            else:
+                texts.append(obj.get("diff", "")[:20000])
+                texts.extend(c.get("subject", "") for c in obj.get("original_commits", []))
+    return texts
+
+
+def tiny_config(vocab_size: int, moe: bool = False, hidden_size: int = 64, layers: int = 2):
+    """A Qwen3 (or Qwen3-MoE) config small enough to train in seconds on a CPU."""
+    from transformers import Qwen3Config, Qwen3MoeConfig
+
+    common = dict(
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=hidden_size // 4,
+        max_position_embeddings=4096,
+        tie_word_embeddings=False,
+        rope_theta=10000.0,
+    )
+    if moe:
+        return Qwen3MoeConfig(
+            intermediate_size=hidden_size * 2,
+            moe_intermediate_size=hidden_size,
+            num_experts=4,
+            num_experts_per_tok=2,
+            decoder_sparse_step=1,
+            norm_topk_prob=True,
+            **common,
+        )
+    return Qwen3Config(intermediate_size=hidden_size * 2, **common)
+
+
+def build_tiny_model(
+    out_dir: str | Path,
+    moe: bool = False,
+    corpus: Iterable[str] | None = None,
+    vocab_size: int = 2000,
+    hidden_size: int = 64,
+    layers: int = 2,
+    seed: int = 0,
+) -> Path:
+    """Build, save and return the folder of a tiny random model plus tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = train_tokenizer(corpus or _FALLBACK_CORPUS, vocab_size=vocab_size)
+    config = tiny_config(len(tokenizer), moe=moe, hidden_size=hidden_size, layers=layers)
+    config.eos_token_id = tokenizer.eos_token_id
+    config.pad_token_id = tokenizer.pad_token_id
+    config.bos_token_id = None
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(config)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
