@@ -1,0 +1,43 @@
+"""The Celery app. Jobs are rows in the database; Celery only carries their ids.
+
+With the default `filesystem://` broker no server process is needed: messages are
+files under the data directory, so one laptop runs web app and worker as is.
+"""
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gsctune.settings")
+
+app = Celery("gsctune")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+
+def _configure_broker(app: Celery) -> None:
+    from django.conf import settings
+
+    if not settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        return
+    folder = settings.CELERY_BROKER_DIR
+    (folder / "queue").mkdir(parents=True, exist_ok=True)
+    (folder / "processed").mkdir(parents=True, exist_ok=True)
+    app.conf.broker_transport_options = {
+        "data_folder_in": str(folder / "queue"),
+        "data_folder_out": str(folder / "queue"),
+        "processed_folder": str(folder / "processed"),
+        "store_processed": False,
+        "polling_interval": 0.05,
+    }
+
+
+app.conf.update(
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_ignore_result=True,
+    task_default_queue="default",
+    worker_hijack_root_logger=False,
+    broker_connection_retry_on_startup=True,
+)
+app.on_after_configure.connect(lambda sender, **kw: _configure_broker(sender))
+app.autodiscover_tasks()

@@ -1,0 +1,208 @@
+"""Deterministic junk-file injection.
+
+Real working trees carry junk (``.DS_Store``, ``__pycache__``, swap files,
+``.env``...) that a good commit tool routes to ``.gitignore`` instead of
+committing. Harvested history has none, so labeling injects 1-3 junk files per
+example with a probability, deterministically per (example key, seed): the
+same run reproduces the same messages, and checks/evaluation know exactly
+which files were junk.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import posixpath
+import random
+from dataclasses import dataclass, field
+
+# Each entry: category, path template ({dir} = a directory of the change, {stem}
+# and {name} from a changed file), gitignore pattern covering it, and kind.
+CATALOGUE: tuple[dict, ...] = (
+    {"category": "os", "path": "{dir}.DS_Store", "pattern": ".DS_Store", "kind": "binary"},
+    {"category": "os", "path": "{dir}Thumbs.db", "pattern": "Thumbs.db", "kind": "binary"},
+    {"category": "os", "path": "{dir}desktop.ini", "pattern": "desktop.ini", "kind": "desktop_ini"},
+    {"category": "bytecode", "path": "{dir}__pycache__/{stem}.cpython-311.pyc", "pattern": "__pycache__/", "kind": "binary"},
+    {"category": "bytecode", "path": "{dir}{stem}.pyc", "pattern": "*.pyc", "kind": "binary"},
+    {"category": "bytecode", "path": ".pytest_cache/v/cache/lastfailed", "pattern": ".pytest_cache/", "kind": "lastfailed"},
+    {"category": "bytecode", "path": ".mypy_cache/3.11/{stem}.meta.json", "pattern": ".mypy_cache/", "kind": "mypy_meta"},
+    {"category": "editor", "path": "{dir}.{name}.swp", "pattern": "*.swp", "kind": "binary"},
+    {"category": "editor", "path": "{dir}{name}~", "pattern": "*~", "kind": "backup"},
+    {"category": "editor", "path": "{dir}.#{name}", "pattern": ".#*", "kind": "emacs_lock"},
+    {"category": "ide", "path": ".idea/workspace.xml", "pattern": ".idea/", "kind": "idea_workspace"},
+    {"category": "ide", "path": ".vscode/settings.json", "pattern": ".vscode/", "kind": "vscode_settings"},
+    {"category": "build", "path": "dist/{stem}.min.js.map", "pattern": "*.map", "kind": "sourcemap"},
+    {"category": "build", "path": "build/{stem}.o", "pattern": "build/", "kind": "binary"},
+    {"category": "build", "path": "{dir}{stem}.o", "pattern": "*.o", "kind": "binary"},
+    {"category": "secrets", "path": ".env", "pattern": ".env", "kind": "dotenv"},
+    {"category": "secrets", "path": "{dir}.env.local", "pattern": ".env.local", "kind": "dotenv"},
+    {"category": "logs", "path": "npm-debug.log", "pattern": "npm-debug.log*", "kind": "npm_log"},
+    {"category": "logs", "path": "yarn-error.log", "pattern": "yarn-error.log", "kind": "yarn_log"},
+    {"category": "logs", "path": "pip-log.txt", "pattern": "pip-log.txt", "kind": "pip_log"},
+)
+
+JUNK_PATTERNS: tuple[str, ...] = tuple(dict.fromkeys(e["pattern"] for e in CATALOGUE))
+
+
+@dataclass
+class Noise:
+    injected: bool
+    files: list[str] = field(default_factory=list)
+    diff: str = ""
+    gitignore: list[str] = field(default_factory=list)
+
+
+def gitignore_matches(pattern: str, path: str) -> bool:
+    """Approximate git's matching, enough to tell whether junk is already ignored."""
+    pat = pattern.strip()
+    if not pat or pat.startswith("#") or pat.startswith("!"):
+        return False
+    dir_only = pat.endswith("/")
+    pat = pat.rstrip("/")
+    anchored = "/" in pat
+    pat = pat.lstrip("/")
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    for i, prefix in enumerate(prefixes):
+        is_dir = i < len(parts) - 1
+        if dir_only and not is_dir:
+            continue
+        target = prefix if anchored else parts[i]
+        if fnmatch.fnmatchcase(target, pat):
+            return True
+    return False
+
+
+def is_ignored(path: str, patterns: list[str] | tuple[str, ...]) -> bool:
+    return any(gitignore_matches(p, path) for p in patterns)
+
+
+def junk_pattern_for(path: str) -> str | None:
+    """The catalogue pattern that covers a path, if it is known junk."""
+    for pattern in JUNK_PATTERNS:
+        if gitignore_matches(pattern, path):
+            return pattern
+    return None
+
+
+def _rng(example_key: str, seed: int) -> random.Random:
+    digest = hashlib.sha256(f"{example_key}\0{seed}".encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def _hex(rng: random.Random, n: int = 7) -> str:
+    return "".join(rng.choice("0123456789abcdef") for _ in range(n))
+
+
+def _text_content(kind: str, rng: random.Random, stem: str) -> list[str]:
+    if kind == "desktop_ini":
+        return ["[.ShellClassInfo]", f"IconResource=C:\\Windows\\System32\\imageres.dll,{rng.randint(1, 200)}"]
+    if kind == "lastfailed":
+        return ["{", f'  "tests/test_{stem}.py::test_{stem}_{rng.randint(1, 9)}": true', "}"]
+    if kind == "mypy_meta":
+        return ['{"data_mtime": %d, "dep_lines": [1, 3], "hash": "%s", "id": "%s"}'
+                % (rng.randint(1_600_000_000, 1_800_000_000), _hex(rng, 40), stem)]
+    if kind == "backup":
+        return [f"# backup of {stem}", f"TODO = {rng.randint(1, 99)}"]
+    if kind == "emacs_lock":
+        return [f"user@laptop.{rng.randint(1000, 99999)}:{rng.randint(1_600_000_000, 1_800_000_000)}"]
+    if kind == "idea_workspace":
+        return ['<?xml version="1.0" encoding="UTF-8"?>', '<project version="4">',
+                '  <component name="ChangeListManager">',
+                f'    <list default="true" id="{_hex(rng, 8)}-{_hex(rng, 4)}" name="Changes" />',
+                "  </component>", "</project>"]
+    if kind == "vscode_settings":
+        return ["{", '  "editor.formatOnSave": true,', f'  "python.defaultInterpreterPath": "/home/dev/.venvs/{stem}/bin/python"', "}"]
+    if kind == "sourcemap":
+        return ['{"version":3,"file":"%s.min.js","sources":["../src/%s.js"],"mappings":"AAAA,SAASA;%s"}'
+                % (stem, stem, _hex(rng, 12).upper())]
+    if kind == "dotenv":
+        return [f"DATABASE_URL=postgres://dev:{_hex(rng, 12)}@localhost:5432/{stem}",
+                f"SECRET_KEY={_hex(rng, 32)}", "DEBUG=1"]
+    if kind == "npm_log":
+        return ["0 info it worked if it ends with ok", "1 verbose cli [ '/usr/bin/node', '/usr/bin/npm', 'install' ]",
+                f"2 error code E{rng.choice(['RESOLVE', 'NOENT', 'ACCES'])}"]
+    if kind == "yarn_log":
+        return ["Arguments: ", "  /usr/bin/node /usr/share/yarn/bin/yarn.js install",
+                f"Trace: Error: connect ETIMEDOUT 104.16.{rng.randint(0, 255)}.{rng.randint(0, 255)}:443"]
+    if kind == "pip_log":
+        return [f"Collecting {stem}", "  Could not find a version that satisfies the requirement"]
+    raise ValueError(f"unknown junk kind {kind}")
+
+
+def _hunk(path: str, kind: str, rng: random.Random, stem: str) -> str:
+    head = f"diff --git a/{path} b/{path}\nnew file mode 100644\nindex 0000000..{_hex(rng)}\n"
+    if kind == "binary":
+        return head + f"Binary files /dev/null and b/{path} differ\n"
+    lines = _text_content(kind, rng, stem)
+    body = "".join(f"+{line}\n" for line in lines)
+    return head + f"--- /dev/null\n+++ b/{path}\n@@ -0,0 +1,{len(lines)} @@\n" + body
+
+
+def make_noise(example_key: str, changed_files: list[str], seed: int, probability: float = 0.3,
+               existing_gitignore: list[str] | tuple[str, ...] = ()) -> Noise:
+    """Decide and build the junk for one example; same inputs, same junk."""
+    rng = _rng(example_key, seed)
+    if rng.random() >= probability:
+        return Noise(injected=False)
+    files = [f for f in changed_files if f]
+    anchor = files[rng.randrange(len(files))] if files else "main.py"
+    directory = posixpath.dirname(anchor)
+    dir_prefix = f"{directory}/" if directory else ""
+    name = posixpath.basename(anchor)
+    stem = name.split(".")[0] or "module"
+    wanted = rng.randint(1, 3)
+    entries = list(CATALOGUE)
+    rng.shuffle(entries)
+    taken: set[str] = set()
+    chosen: list[tuple[str, dict]] = []
+    existing = set(changed_files)
+    for entry in entries:
+        if len(chosen) == wanted:
+            break
+        path = entry["path"].format(dir=dir_prefix, stem=stem, name=name)
+        if entry["category"] in taken or path in existing or is_ignored(path, existing_gitignore):
+            continue
+        taken.add(entry["category"])
+        chosen.append((path, entry))
+    if not chosen:
+        return Noise(injected=False)
+    chosen.sort(key=lambda pe: pe[0])
+    diff = "".join(_hunk(path, entry["kind"], rng, stem) for path, entry in chosen)
+    patterns = list(dict.fromkeys(entry["pattern"] for _, entry in chosen))
+    return Noise(injected=True, files=[p for p, _ in chosen], diff=diff, gitignore=patterns)
+
+
+def split_diff(diff: str) -> list[tuple[str, str]]:
+    """Split a git diff into (path, chunk) per file, in order."""
+    chunks: list[tuple[str, str]] = []
+    starts = [0] if diff.startswith("diff --git ") else []
+    pos = diff.find("\ndiff --git ")
+    while pos != -1:
+        starts.append(pos + 1)
+        pos = diff.find("\ndiff --git ", pos + 1)
+    if not starts:
+        return [("", diff)] if diff else []
+    if starts[0] != 0:
+        chunks.append(("", diff[: starts[0]]))
+    for i, start in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else len(diff)
+        chunk = diff[start:end]
+        first = chunk.split("\n", 1)[0]
+        b = first.rfind(" b/")
+        chunks.append((first[b + 3:] if b != -1 else "", chunk))
+    return chunks
+
+
+def apply_noise(changed_files: list[str], diff: str, noise: Noise) -> tuple[list[str], str]:
+    """The changed files and diff a model sees, junk merged in path order as git would print it."""
+    if not noise.injected:
+        return list(changed_files), diff
+    files = sorted(set(changed_files) | set(noise.files))
+    chunks = split_diff(diff)
+    if chunks and not chunks[-1][1].endswith("\n"):
+        chunks[-1] = (chunks[-1][0], chunks[-1][1] + "\n")
+    chunks += split_diff(noise.diff)
+    preamble = [c for p, c in chunks if not p]
+    ordered = [c for _, c in sorted(((p, c) for p, c in chunks if p), key=lambda pc: pc[0])]
+    return files, "".join(preamble + ordered)

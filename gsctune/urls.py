@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from . import views
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("healthz", views.healthz, name="healthz"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("jobs/<str:label>/<int:pk>/status/", views.job_status, name="job-status"),
+    path("jobs/<str:label>/<int:pk>/cancel/", views.job_cancel, name="job-cancel"),
+    path("", include("labeling.urls")),
+]

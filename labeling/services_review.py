@@ -1,0 +1,535 @@
+"""Review queue, verdicts, corrections and the quality gate.
+
+Views, commands and tasks call these functions; they hold the rules:
+
+* every non-human label has a ``ReviewItem`` (queue columns, gate rank, lease);
+* ``next_item`` hands each reviewer a different item: the lease is taken with a
+  conditional UPDATE, which is atomic on SQLite and re-checked under the row
+  lock on PostgreSQL, so two concurrent requests can never both win one row;
+* a correction is a new ``Label`` (source human, ``revision_of`` the original);
+* the gate estimate uses only the fully reviewed prefix of the seeded random
+  order, so it stays a uniform random sample even when triage reviews
+  flagged labels out of order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from evaluation.metrics import grouping_scores
+from evaluation.stats import wilson
+
+from .checks import CHECK_TITLES, CheckConfig, run_checks
+from .models import Example, Label, Review, ReviewItem
+
+QUEUES = {
+    "gate": "Gate sample (seeded random order)",
+    "triage": "Triage (flagged first)",
+    "all": "All labels",
+    "second": "Second opinion (reviewed once by someone else)",
+}
+VERDICTS = [v for v in Review.Verdict.values if v != Review.Verdict.SKIP]
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+def lease_seconds() -> int:
+    return int(_setting("REVIEW_LEASE_SECONDS", 300))
+
+
+def check_config() -> CheckConfig:
+    """Check thresholds, overridable with ``settings.REVIEW_CHECKS`` (a dict of CheckConfig fields)."""
+    return CheckConfig(**_setting("REVIEW_CHECKS", {}))
+
+
+# --------------------------------------------------------------------------- findings and items
+
+
+def compute_findings(label: Label) -> list[dict]:
+    example = label.example
+    findings = run_checks(
+        {"commits": label.commits, "gitignore": label.gitignore},
+        changed_files=list(example.changed_files),
+        diff=example.diff + (label.noise_diff or ""),
+        injected_files=list(label.injected_files or []),
+        existing_gitignore=list(example.existing_gitignore or []),
+        config=check_config(),
+    )
+    return [f.as_dict() for f in findings]
+
+
+def gate_rank(example_key: str, seed: int | None = None) -> float:
+    """Uniform in [0, 1) from (seed, example key): the same order for every teacher."""
+    seed = _setting("REVIEW_GATE_SEED", 0) if seed is None else seed
+    digest = hashlib.sha256(f"{seed}:{example_key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def teacher_and_prompt(label: Label) -> tuple[str, str]:
+    """The (teacher, prompt version) a label is grouped under in queues and on the gate page."""
+    teacher = getattr(label, "teacher", None)
+    prompt = getattr(label, "prompt_version", None)
+    return (
+        str(teacher) if teacher else (label.model or label.get_source_display()),
+        str(prompt) if prompt else "",
+    )
+
+
+def _item_fields(label: Label) -> dict:
+    teacher, prompt = teacher_and_prompt(label)
+    names = sorted({f["check"] for f in label.findings or []})
+    return {
+        "example_id": label.example_id,
+        "teacher": teacher[:200],
+        "prompt": prompt[:200],
+        "gate_rank": gate_rank(label.example.key),
+        "n_findings": len(label.findings or []),
+        "checks": (" " + " ".join(names) + " ") if names else "",
+    }
+
+
+def sync_review_items(labels) -> None:
+    """Create or refresh the queue rows of these labels (human corrections are not queued)."""
+    for label in labels:
+        if label.source == Label.Source.HUMAN:
+            continue
+        ReviewItem.objects.update_or_create(label=label, defaults=_item_fields(label))
+
+
+def ensure_review_items(batch: int = 500) -> int:
+    """Queue labels stored without signals (bulk inserts); their findings are computed here."""
+    missing = (
+        Label.objects.exclude(source=Label.Source.HUMAN)
+        .filter(review_item__isnull=True)
+        .select_related("example")
+    )
+    created = 0
+    while True:
+        labels = list(missing[:batch])
+        if not labels:
+            return created
+        for label in labels:
+            label.findings = compute_findings(label)
+        with transaction.atomic():
+            Label.objects.bulk_update(labels, ["findings"])
+            ReviewItem.objects.bulk_create(
+                [ReviewItem(label=label, **_item_fields(label)) for label in labels], ignore_conflicts=True
+            )
+        created += len(labels)
+
+
+# --------------------------------------------------------------------------- queues and leases
+
+
+@dataclass
+class QueueFilter:
+    queue: str = "gate"
+    teacher: str = ""
+    prompt: str = ""
+    check: str = ""
+    language: str = ""
+    repo: str = ""
+    verdict: str = ""  # "", "none", or a verdict
+
+    @classmethod
+    def from_query(cls, data) -> "QueueFilter":
+        f = cls(**{k: (data.get(k) or "").strip() for k in cls.__dataclass_fields__})
+        if f.queue not in QUEUES:
+            f.queue = "gate"
+        if f.verdict not in ("", "none", *VERDICTS):
+            f.verdict = ""
+        return f
+
+    def as_query(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v}
+
+
+def queue_items(f: QueueFilter, user=None):
+    """Items of a queue in its order. Without a verdict filter only items still to review."""
+    items = ReviewItem.objects.all()
+    if f.teacher:
+        items = items.filter(teacher=f.teacher)
+    if f.prompt:
+        items = items.filter(prompt=f.prompt)
+    if f.check:
+        items = items.filter(checks__contains=f" {f.check} ")
+    if f.language:
+        items = items.filter(example__languages_text__contains=f" {f.language} ")
+    if f.repo:
+        items = items.filter(example__repo_url=f.repo)
+    if f.queue == "second":
+        items = items.filter(n_reviewers=1)
+        if user is not None:
+            items = items.exclude(Exists(Review.objects.filter(label=OuterRef("pk"), reviewer=user)))
+    elif f.verdict == "none" or (not f.verdict and user is not None):
+        items = items.filter(verdict="")
+    if f.verdict and f.verdict != "none":
+        items = items.filter(verdict=f.verdict)
+    if user is not None and not f.verdict:
+        # A reviewer who skipped an item is not offered it again; others are.
+        items = items.exclude(
+            Exists(Review.objects.filter(label=OuterRef("pk"), reviewer=user, verdict=Review.Verdict.SKIP))
+        )
+    order = {
+        "gate": ("gate_rank", "label_id"),
+        "triage": ("-n_findings", "gate_rank", "label_id"),
+    }.get(f.queue, ("label_id",))
+    return items.order_by(*order)
+
+
+def next_item(user, f: QueueFilter, exclude=()) -> ReviewItem | None:
+    """Lease and return the reviewer's next item, or None when the queue is empty.
+
+    A lease the reviewer already holds (a reload, or the prefetched next item) is
+    returned again. Otherwise the first free candidates are tried in order with a
+    conditional UPDATE; losing a race just moves on to the next candidate.
+    """
+    now = timezone.now()
+    until = now + timedelta(seconds=lease_seconds())
+    items = queue_items(f, user).exclude(label_id__in=list(exclude))
+    held = items.filter(leased_by=user, lease_expires__gt=now).first()
+    if held is not None:
+        ReviewItem.objects.filter(pk=held.pk).update(lease_expires=until)
+        return held
+    free = Q(lease_expires__isnull=True) | Q(lease_expires__lte=now)
+    for _ in range(5):
+        candidates = list(items.filter(free).values_list("pk", flat=True)[:8])
+        if not candidates:
+            return None
+        for pk in candidates:
+            if ReviewItem.objects.filter(free | Q(leased_by=user), pk=pk).update(
+                leased_by=user, lease_expires=until
+            ):
+                return ReviewItem.objects.get(pk=pk)
+    return None
+
+
+def release_lease(user, label_id: int) -> None:
+    ReviewItem.objects.filter(pk=label_id, leased_by=user).update(leased_by=None, lease_expires=None)
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+class ReviewError(ValueError):
+    """A verdict or correction that cannot be stored; the message says why."""
+
+
+def _refresh_item(label_id: int) -> None:
+    """Latest non-skip verdict and number of distinct reviewers, from the Review rows."""
+    reviews = Review.objects.filter(label_id=label_id).exclude(verdict=Review.Verdict.SKIP)
+    latest = reviews.order_by("-id").values_list("verdict", flat=True).first() or ""
+    n = reviews.values("reviewer").distinct().count()
+    ReviewItem.objects.filter(pk=label_id).update(verdict=latest, n_reviewers=n)
+
+
+def clean_correction(data: dict, label: Label) -> dict:
+    """Validate an edited proposal from the review page into the label dict.
+
+    ``data`` is ``{"commits": [{"type", "scope", "description", "body", "files"}],
+    "gitignore": [...]}``; errors name the commit they are about.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("commits"), list):
+        raise ReviewError("correction must have a list of commits")
+    known = set(label.changed_files)
+    commits, seen = [], set()
+    for n, raw in enumerate(data["commits"], 1):
+        if not isinstance(raw, dict):
+            raise ReviewError(f"commit {n}: not an object")
+        ctype = str(raw.get("type") or "").strip()
+        scope = str(raw.get("scope") or "").strip()
+        desc = str(raw.get("description") or "").strip()
+        files = [str(p) for p in raw.get("files") or []]
+        if not files:
+            continue  # a commit emptied by moving its files away disappears
+        if not ctype or not desc:
+            raise ReviewError(f"commit {n}: type and description are required")
+        unknown = [p for p in files if p not in known]
+        if unknown:
+            raise ReviewError(f"commit {n}: {unknown[0]} is not a changed file")
+        twice = [p for p in files if p in seen]
+        if twice:
+            raise ReviewError(f"commit {n}: {twice[0]} is already in another commit")
+        seen.update(files)
+        body = str(raw.get("body") or "").replace("\r\n", "\n").strip()
+        issues = raw.get("issues") if isinstance(raw.get("issues"), list) else []
+        subject = f"{ctype}({scope}): {desc}" if scope else f"{ctype}: {desc}"
+        commits.append({"subject": subject, "files": files, "body": body, "issues": issues})
+    if not commits:
+        raise ReviewError("correction has no commit with files")
+    gitignore = data.get("gitignore") or []
+    if isinstance(gitignore, str):
+        gitignore = gitignore.splitlines()
+    gitignore = [str(line).strip() for line in gitignore if str(line).strip()]
+    return {"commits": commits, "gitignore": gitignore}
+
+
+def record_verdict(
+    user,
+    label_id: int,
+    verdict: str,
+    *,
+    reasons=(),
+    note: str = "",
+    seconds: float = 0.0,
+    correction: dict | None = None,
+) -> Review:
+    """Store one verdict (and for ``correct`` the new human revision); frees the lease."""
+    if verdict not in Review.Verdict.values:
+        raise ReviewError(f"unknown verdict {verdict!r}")
+    reasons = list(dict.fromkeys(reasons or ()))
+    bad = [r for r in reasons if r not in Review.Reason.values]
+    if bad:
+        raise ReviewError(f"unknown reason {bad[0]!r}")
+    if verdict == Review.Verdict.REJECT and not reasons:
+        raise ReviewError("a rejection needs at least one reason")
+    label = Label.objects.select_related("example").filter(pk=label_id).first()
+    if label is None:
+        raise ReviewError(f"label {label_id} does not exist")
+    if label.source == Label.Source.HUMAN:
+        raise ReviewError("human corrections are not reviewed again")
+    cleaned = clean_correction(correction or {}, label) if verdict == Review.Verdict.CORRECT else None
+    seconds = min(max(float(seconds or 0), 0.0), 3600.0)
+    with transaction.atomic():
+        revision = None
+        if cleaned is not None:
+            revision = Label.objects.create(
+                example=label.example,
+                source=Label.Source.HUMAN,
+                model=f"human:{user.get_username()}",
+                commits=cleaned["commits"],
+                gitignore=cleaned["gitignore"],
+                noise_injected=label.noise_injected,
+                injected_files=list(label.injected_files or []),
+                noise_diff=label.noise_diff,
+                revision_of=label,
+            )
+        review = Review.objects.create(
+            label=label,
+            reviewer=user,
+            verdict=verdict,
+            reasons=reasons if verdict == Review.Verdict.REJECT else [],
+            note=(note or "").strip(),
+            correction=revision,
+            seconds_spent=seconds,
+        )
+        _refresh_item(label.pk)
+        release_lease(user, label.pk)
+    return review
+
+
+def undo_last(user) -> Review | None:
+    """Remove the reviewer's latest verdict (and its correction); the item goes back to them."""
+    with transaction.atomic():
+        review = Review.objects.filter(reviewer=user).order_by("-id").select_for_update().first()
+        if review is None:
+            return None
+        if review.correction_id:
+            Label.objects.filter(pk=review.correction_id).delete()
+        review.delete()
+        _refresh_item(review.label_id)
+        ReviewItem.objects.filter(pk=review.label_id).update(
+            leased_by=user, lease_expires=timezone.now() + timedelta(seconds=lease_seconds())
+        )
+    return review
+
+
+def latest_verdicts(label_ids=None) -> dict[int, Review]:
+    """The counting (latest non-skip) review per label, for export and reports."""
+    reviews = Review.objects.exclude(verdict=Review.Verdict.SKIP).order_by("label_id", "id")
+    if label_ids is not None:
+        reviews = reviews.filter(label_id__in=list(label_ids))
+    return {r.label_id: r for r in reviews}
+
+
+# --------------------------------------------------------------------------- review page data
+
+
+def similarity_to_original(label: Label) -> dict:
+    """Grouping agreement between the label and the original human commits (pairwise F1, ARI)."""
+    example = label.example
+    junk = set(label.injected_files or [])
+    universe = sorted(set(example.changed_files) - junk)
+    scores = grouping_scores(label.commits or [], example.original_commits or [], universe)
+    return {"pair_f1": scores.get("pair_f1"), "ari": scores.get("ari")}
+
+
+# --------------------------------------------------------------------------- quality gate
+
+
+def cohen_kappa(pairs: list[tuple[str, str]]) -> float | None:
+    """Cohen's kappa for two raters' labels; None without pairs, 1.0 for total chance-free agreement."""
+    n = len(pairs)
+    if n == 0:
+        return None
+    observed = sum(a == b for a, b in pairs) / n
+    ca, cb = Counter(a for a, _ in pairs), Counter(b for _, b in pairs)
+    expected = sum(ca[k] * cb[k] for k in set(ca) | set(cb)) / (n * n)
+    if expected >= 1.0:
+        return 1.0 if observed == 1.0 else 0.0
+    return (observed - expected) / (1 - expected)
+
+
+@dataclass
+class GateStats:
+    teacher: str
+    prompt: str
+    labeled: int = 0
+    reviewed: int = 0  # verdicts in the gate prefix (the unbiased sample)
+    reviewed_any: int = 0  # verdicts anywhere
+    accepted: int = 0
+    rejected: int = 0
+    corrected: int = 0
+    rate: float | None = None
+    lo: float | None = None
+    hi: float | None = None
+    passed: bool = False
+    reasons: list[tuple[str, int]] = field(default_factory=list)
+    check_rates: list[tuple[str, str, float]] = field(default_factory=list)
+    kappa: float | None = None
+    double_reviewed: int = 0
+    tokens_per_example: float | None = None
+    cost_per_example: float | None = None
+    latency_per_example: float | None = None
+    projected_cost: float | None = None
+    seconds_per_review: float | None = None
+
+
+def gate_rule() -> tuple[int, float]:
+    return int(_setting("REVIEW_GATE_MIN_REVIEWED", 20)), float(_setting("REVIEW_GATE_MIN_LOWER", 0.8))
+
+
+def _usage_numbers(usage: dict) -> tuple[float | None, float | None, float | None]:
+    """(total tokens, cost, latency seconds) from a label's usage record, where present."""
+    def num(*keys):
+        for key in keys:
+            value = usage.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                return float(value)
+        return None
+
+    tokens = num("total_tokens")
+    if tokens is None:
+        parts = [num("prompt_tokens"), num("completion_tokens")]
+        tokens = sum(p for p in parts if p is not None) if any(p is not None for p in parts) else None
+    return tokens, num("cost", "cost_usd"), num("latency_s", "latency", "seconds")
+
+
+def _mean(values):
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def gate_stats(teacher: str = "", prompt: str = "") -> list[GateStats]:
+    """One column per (teacher, prompt version), optionally narrowed to one teacher/prompt."""
+    items = ReviewItem.objects.all()
+    if teacher:
+        items = items.filter(teacher=teacher)
+    if prompt:
+        items = items.filter(prompt=prompt)
+    rows = list(
+        items.order_by("gate_rank", "label_id").values_list(
+            "teacher", "prompt", "label_id", "verdict", "checks", "label__usage"
+        )
+    )
+    groups: dict[tuple[str, str], list] = defaultdict(list)
+    for row in rows:
+        groups[(row[0], row[1])].append(row)
+    label_ids = [row[2] for row in rows]
+    reviews = list(
+        Review.objects.filter(label_id__in=label_ids)
+        .exclude(verdict=Review.Verdict.SKIP)
+        .order_by("id")
+        .values_list("label_id", "reviewer_id", "verdict", "reasons", "seconds_spent")
+    )
+    by_label: dict[int, list] = defaultdict(list)
+    for r in reviews:
+        by_label[r[0]].append(r)
+    n_examples = Example.objects.count()
+    min_reviewed, min_lower = gate_rule()
+    out = []
+    for (t, p), group in sorted(groups.items()):
+        s = GateStats(teacher=t, prompt=p, labeled=len(group))
+        prefix = []
+        for row in group:
+            if not row[3]:
+                break
+            prefix.append(row)
+        s.reviewed = len(prefix)
+        s.reviewed_any = sum(1 for row in group if row[3])
+        counts = Counter(row[3] for row in prefix)
+        s.accepted, s.rejected, s.corrected = counts["accept"], counts["reject"], counts["correct"]
+        if s.reviewed:
+            s.rate = s.accepted / s.reviewed
+            s.lo, s.hi = wilson(s.accepted, s.reviewed)
+        s.passed = s.reviewed >= min_reviewed and s.lo is not None and s.lo >= min_lower
+        reasons = Counter()
+        seconds = []
+        for row in prefix:
+            latest = by_label[row[2]][-1]
+            if latest[2] == Review.Verdict.REJECT:
+                reasons.update(latest[3])
+            seconds.extend(r[4] for r in by_label[row[2]])
+        labels_by_reason = dict(Review.Reason.choices)
+        s.reasons = [(labels_by_reason.get(k, k), v) for k, v in reasons.most_common()]
+        s.seconds_per_review = _mean(seconds)
+        check_counts = Counter(name for row in group for name in row[4].split())
+        s.check_rates = [
+            (name, CHECK_TITLES.get(name, name), check_counts[name] / len(group))
+            for name in CHECK_TITLES
+            if check_counts[name]
+        ]
+        # Agreement: the latest verdicts of the first two reviewers of each item.
+        pairs = []
+        for row in group:
+            per_reviewer = {}
+            for r in by_label[row[2]]:
+                per_reviewer[r[1]] = r[2]
+            if len(per_reviewer) >= 2:
+                first, second = list(per_reviewer.values())[:2]
+                pairs.append((first, second))
+        s.double_reviewed = len(pairs)
+        s.kappa = cohen_kappa(pairs)
+        usage = [_usage_numbers(row[5] or {}) for row in group]
+        s.tokens_per_example = _mean(u[0] for u in usage)
+        s.cost_per_example = _mean(u[1] for u in usage)
+        s.latency_per_example = _mean(u[2] for u in usage)
+        if s.cost_per_example is not None:
+            s.projected_cost = s.cost_per_example * n_examples
+        out.append(s)
+    return out
+
+
+def facets() -> dict[str, list[str]]:
+    """Values for the queue filter menus."""
+    items = ReviewItem.objects
+    languages = sorted(
+        {
+            lang
+            for text in Example.objects.filter(
+                pk__in=items.values("example_id")
+            ).values_list("languages_text", flat=True).distinct()
+            for lang in text.split()
+        }
+    )
+    return {
+        "teachers": list(items.order_by("teacher").values_list("teacher", flat=True).distinct()),
+        "prompts": list(items.exclude(prompt="").order_by("prompt").values_list("prompt", flat=True).distinct()),
+        "repos": list(
+            Example.objects.filter(pk__in=items.values("example_id"))
+            .order_by("repo_url").values_list("repo_url", flat=True).distinct()
+        ),
+        "languages": languages,
+        "checks": list(CHECK_TITLES.items()),
+    }
