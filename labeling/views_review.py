@@ -1,0 +1,216 @@
+"""Review queue, review page, verdicts and the quality gate page. Thin: rules live in services_review."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_POST
+
+from .checks import CHECK_TITLES, CONVENTIONAL_TYPES, parse_subject
+from .diffs import highlight_diff, split_diff
+from .models import Label, Review
+from .services_review import (
+    QUEUES,
+    VERDICTS,
+    QueueFilter,
+    ReviewError,
+    ensure_review_items,
+    facets,
+    gate_rule,
+    gate_stats,
+    next_item,
+    queue_items,
+    record_verdict,
+    similarity_to_original,
+    undo_last,
+)
+
+# Reject reasons in key order: key 1 is the first reason.
+REASONS = list(Review.Reason.choices)
+COLOURS = 8
+
+
+def _query(f: QueueFilter) -> str:
+    return urlencode(f.as_query())
+
+
+@login_required
+def queue(request):
+    ensure_review_items()
+    f = QueueFilter.from_query(request.GET)
+    items = queue_items(f, request.user).select_related("example", "leased_by")
+    page = Paginator(items, 50).get_page(request.GET.get("page"))
+    return render(request, "labeling/review/queue.html", {
+        "f": f,
+        "queues": QUEUES,
+        "verdicts": VERDICTS,
+        "facets": facets(),
+        "page": page,
+        "query": _query(f),
+        "now": timezone.now(),
+    })
+
+
+@login_required
+def next_view(request):
+    """Lease the next item. ``fragment=1`` (the page's prefetch) answers with its HTML, 204 when empty."""
+    f = QueueFilter.from_query(request.GET)
+    exclude = [int(x) for x in request.GET.getlist("exclude") if x.isdigit()]
+    item = next_item(request.user, f, exclude)
+    if request.GET.get("fragment"):
+        if item is None:
+            return HttpResponse(status=204)
+        label = Label.objects.select_related("example").get(pk=item.pk)
+        return render(request, "labeling/review/_item.html", review_context(request, label, f))
+    if item is None:
+        return render(request, "labeling/review/empty.html", {"f": f, "query": _query(f), "queues": QUEUES})
+    return redirect(_item_url(item.pk, f))
+
+
+def _item_url(label_id: int, f: QueueFilter) -> str:
+    query = _query(f)
+    return reverse("review-item", args=[label_id]) + (f"?{query}" if query else "")
+
+
+@dataclass
+class ReviewFile:
+    """One file of the diff as the review page shows it (the examples browser's template fields)."""
+
+    path: str
+    old_path: str
+    status: str
+    is_binary: bool
+    additions: int
+    deletions: int
+    n_lines: int
+    collapsed: bool
+    highlighted: str
+    css_class: str
+    commit: int | None
+    junk: bool
+
+
+def review_context(request, label: Label, f: QueueFilter) -> dict:
+    example = label.example
+    commits = [c for c in label.commits or [] if isinstance(c, dict)]
+    junk = set(label.injected_files or [])
+    owner: dict[str, int] = {}
+    for i, c in enumerate(commits):
+        for path in c.get("files") or []:
+            owner.setdefault(path, i)
+    files = []
+    for fd in split_diff(label.diff):
+        idx = owner.get(fd.path)
+        classes = [f"tint-{idx % COLOURS}" if idx is not None else "tint-none"]
+        if fd.path in junk:
+            classes.append("junk")
+        files.append(ReviewFile(
+            path=fd.path, old_path=fd.old_path, status=fd.status, is_binary=fd.is_binary,
+            additions=fd.additions, deletions=fd.deletions, n_lines=fd.n_lines, collapsed=fd.collapsed,
+            # Pygments escapes every character of the diff, so its HTML is safe to insert.
+            highlighted=mark_safe(highlight_diff(fd.text)),
+            css_class=" ".join(classes), commit=idx, junk=fd.path in junk,
+        ))
+    findings = [{**x, "title": CHECK_TITLES.get(x.get("check"), x.get("check"))} for x in label.findings or []]
+    commit_rows = []
+    for i, c in enumerate(commits):
+        subject = str(c.get("subject") or "")
+        parts = parse_subject(subject) or {"type": "", "scope": "", "desc": subject}
+        body = c.get("body") or ""
+        if isinstance(body, list):
+            body = "\n".join(map(str, body))
+        row = {
+            "index": i, "number": i + 1, "tint": f"tint-{i % COLOURS}", "subject": subject,
+            "type": parts["type"], "scope": parts["scope"] or "", "description": parts["desc"],
+            "body": body, "files": [p for p in c.get("files") or [] if isinstance(p, str)],
+            "issues": [x for x in c.get("issues") or [] if isinstance(x, dict)],
+            "findings": [x for x in findings if x.get("commit") == i],
+        }
+        row["issues_json"] = json.dumps(row["issues"])
+        commit_rows.append(row)
+    types = list(CONVENTIONAL_TYPES) + sorted({r["type"] for r in commit_rows if r["type"]} - set(CONVENTIONAL_TYPES))
+    reviews = label.reviews.select_related("reviewer").order_by("-id")[:10]
+    return {
+        "label": label,
+        "example": example,
+        "files": files,
+        "commits": commit_rows,
+        "general_findings": [x for x in findings if x.get("commit") is None],
+        "uncommitted": [p for p in label.changed_files if p not in owner],
+        "n_findings": len(findings),
+        "reasons": [(n, value, text) for n, (value, text) in enumerate(REASONS, 1)],
+        "types": types,
+        "similarity": similarity_to_original(label),
+        "reviews": reviews,
+        "f": f,
+        "query": _query(f),
+        "item_url": _item_url(label.pk, f),
+        "next_url": reverse("review-next") + "?" + urlencode({**f.as_query(), "fragment": 1, "exclude": label.pk}),
+        "reviewable": label.source != Label.Source.HUMAN,
+    }
+
+
+@login_required
+def item(request, label_id: int):
+    label = get_object_or_404(Label.objects.select_related("example"), pk=label_id)
+    f = QueueFilter.from_query(request.GET)
+    return render(request, "labeling/review/item.html", review_context(request, label, f))
+
+
+@login_required
+@require_POST
+def verdict(request, label_id: int):
+    """Store a verdict sent by the review page as JSON; errors come back as {"error": ...} with 400."""
+    try:
+        data = json.loads(request.body or b"{}")
+        if not isinstance(data, dict):
+            raise ReviewError("expected a JSON object")
+        review = record_verdict(
+            request.user,
+            label_id,
+            str(data.get("verdict") or ""),
+            reasons=[str(r) for r in data.get("reasons") or []],
+            note=str(data.get("note") or ""),
+            seconds=float(data.get("seconds") or 0),
+            correction=data.get("correction"),
+        )
+    except (ReviewError, ValueError, TypeError) as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse({"ok": True, "review": review.pk, "verdict": review.verdict,
+                         "correction": review.correction_id})
+
+
+@login_required
+@require_POST
+def undo(request):
+    review = undo_last(request.user)
+    if review is None:
+        return JsonResponse({"error": "nothing to undo"}, status=400)
+    f = QueueFilter.from_query(request.GET)
+    return JsonResponse({"ok": True, "label": review.label_id, "verdict": review.verdict,
+                         "url": _item_url(review.label_id, f)})
+
+
+@login_required
+def gate(request):
+    ensure_review_items()
+    teacher = request.GET.get("teacher", "")
+    prompt = request.GET.get("prompt", "")
+    min_reviewed, min_lower = gate_rule()
+    return render(request, "labeling/review/gate.html", {
+        "columns": gate_stats(teacher, prompt),
+        "teacher": teacher,
+        "prompt": prompt,
+        "facets": facets(),
+        "min_reviewed": min_reviewed,
+        "min_lower": min_lower,
+    })
