@@ -195,14 +195,13 @@ def split_diff(diff: str) -> list[tuple[str, str]]:
 
 
 def apply_noise(changed_files: list[str], diff: str, noise: Noise) -> tuple[list[str], str]:
-    """The changed files and diff a model sees, junk merged in path order as git would print it."""
+    """The changed files and diff a model sees: junk files and hunks appended.
+
+    Appending (rather than merging in path order) keeps ``example.diff + label.noise_diff``
+    equal to what the model saw, which is how labels store it.
+    """
     if not noise.injected:
         return list(changed_files), diff
-    files = sorted(set(changed_files) | set(noise.files))
-    chunks = split_diff(diff)
-    if chunks and not chunks[-1][1].endswith("\n"):
-        chunks[-1] = (chunks[-1][0], chunks[-1][1] + "\n")
-    chunks += split_diff(noise.diff)
-    preamble = [c for p, c in chunks if not p]
-    ordered = [c for _, c in sorted(((p, c) for p, c in chunks if p), key=lambda pc: pc[0])]
-    return files, "".join(preamble + ordered)
+    files = list(changed_files) + [f for f in noise.files if f not in changed_files]
+    sep = "\n" if diff and not diff.endswith("\n") else ""
+    return files, diff + sep + noise.diff
