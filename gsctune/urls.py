@@ -12,5 +12,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("jobs/<str:label>/<int:pk>/status/", views.job_status, name="job-status"),
     path("jobs/<str:label>/<int:pk>/cancel/", views.job_cancel, name="job-cancel"),
+    path("review/", include("labeling.urls_review")),
     path("", include("labeling.urls")),
 ]
