@@ -102,7 +102,13 @@ def load_trl(cfg):
 
 def load_unsloth(cfg):
     """Unsloth's FastLanguageModel loader and get_peft_model (CUDA; a CPU fallback exists for tests)."""
-    from unsloth import FastLanguageModel  # noqa: I001 - unsloth must be imported before transformers patches
+    try:
+        from unsloth import FastLanguageModel
+    except ImportError as exc:
+        raise RuntimeError(
+            f"Unsloth is not installed ({exc}): on a GPU host `pip install unsloth==2026.10.9`, on a CPU "
+            "scripts/install_unsloth_cpu.sh, or choose the trl backend."
+        ) from exc
 
     model, tokenizer = FastLanguageModel.from_pretrained(
         model_name=cfg.base_model,

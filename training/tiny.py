@@ -134,4 +134,6 @@ def build_tiny_model(
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    # Tells the GGUF converter step that this tokenizer's pre-tokenizer is ours, not a known one.
+    (out / "gsctune_tiny.json").write_text(json.dumps({"moe": moe, "vocab_size": len(tokenizer)}))
     return out
