@@ -2,9 +2,10 @@
 # Install Unsloth without its CUDA-only dependencies (xformers, bitsandbytes, triton,
 # torchvision), so the unsloth backend runs on the CPU fallback in CI and on laptops.
 # On a GPU host install Unsloth normally instead (`pip install unsloth==2026.10.9`).
-# Usage: scripts/install_unsloth_cpu.sh [PYTHON]   (default .venv/bin/python)
+# Usage: scripts/install_unsloth_cpu.sh [VENV_DIR|PYTHON]   (default .venv)
 set -euo pipefail
-PY="${1:-.venv/bin/python}"
+PY="${1:-.venv}"
+if [ -d "$PY" ]; then PY="$PY/bin/python"; fi
 TORCH_BEFORE="$("$PY" -c 'import torch; print(torch.__version__)')"
 PIN="$(mktemp)"
 echo "torch==${TORCH_BEFORE%%+*}" > "$PIN"
