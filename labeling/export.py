@@ -559,8 +559,9 @@ def export(records: Iterable[dict], opts: ExportOptions, out_dir: str,
     with open(os.path.join(out_dir, "manifest.json"), "w", encoding="utf-8", newline="\n") as fh:
         fh.write(text)
     data = text.encode("utf-8")
-    files["manifest.json"] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "lines": text.count("\n")}
-    return Result(the_plan, manifest, files)
+    all_files = {**files, "manifest.json": {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+                                            "lines": text.count("\n")}}
+    return Result(the_plan, manifest, all_files)
 
 
 def _write(out_dir: str, name: str, lines: Iterable[str]) -> dict:

@@ -1,0 +1,70 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from gsctune.jobs import JobState, run_in_foreground
+from labeling.export import ExportOptions
+from labeling.services_export import create_export, summary_line
+
+
+class Command(BaseCommand):
+    help = ("Export reviewed labels as SFT train/val JSONL with a manifest (a snapshot). "
+            "Prints the snapshot's id on stdout; progress and the summary go to stderr.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--out", required=True, help="Snapshot folder (created).")
+        parser.add_argument("--name", default="")
+        parser.add_argument("--include-unreviewed", action="store_true")
+        parser.add_argument("--no-accepted", action="store_true", help="Leave accepted labels out.")
+        parser.add_argument("--no-corrected", action="store_true", help="Leave corrected labels out.")
+        parser.add_argument("--teacher", action="append", default=[], help="Only this teacher (repeatable).")
+        parser.add_argument("--prompt-version", action="append", default=[], help="Only this prompt version.")
+        parser.add_argument("--exclude-finding", action="append", default=[],
+                            help="Leave out labels with this check finding ('*': any).")
+        parser.add_argument("--repo", action="append", default=[], help="Only this repository (repeatable).")
+        parser.add_argument("--language", action="append", default=[], help="Only this language (repeatable).")
+        parser.add_argument("--weight", action="append", default=[], metavar="VERDICT=W",
+                            help="Oversampling weight, e.g. corrected=2 accepted=1 unreviewed=0.5.")
+        parser.add_argument("--val-fraction", type=float, default=0.1)
+        parser.add_argument("--max-val-fraction", type=float, default=None)
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--held-out", action="append", default=[], help="Repository forced into validation.")
+        parser.add_argument("--augment", type=int, default=0, help="Noisy copies per train row.")
+        parser.add_argument("--prompt", choices=["labeling", "short"], default="labeling")
+        parser.add_argument("--max-diff-chars", type=int, default=24000)
+        parser.add_argument("--tokenizer", default=None, help="Local tokenizer folder (truncate by tokens).")
+        parser.add_argument("--max-diff-tokens", type=int, default=None)
+        parser.add_argument("--max-total", type=int, default=None,
+                            help="Whole-conversation budget; longer rows are reported and left out.")
+        parser.add_argument("--queue", action="store_true", help="Hand the export to the worker instead.")
+
+    def handle(self, *args, **o):
+        weights = {}
+        for item in o["weight"]:
+            verdict, _, value = item.partition("=")
+            try:
+                weights[verdict.strip()] = float(value)
+            except ValueError:
+                raise CommandError(f"--weight {item!r}: expected VERDICT=NUMBER") from None
+        try:
+            opts = ExportOptions(
+                include_accepted=not o["no_accepted"], include_corrected=not o["no_corrected"],
+                include_unreviewed=o["include_unreviewed"], teachers=o["teacher"],
+                prompt_versions=o["prompt_version"], exclude_findings=o["exclude_finding"],
+                repositories=o["repo"], languages=o["language"], weights=weights,
+                val_fraction=o["val_fraction"], max_val_fraction=o["max_val_fraction"], seed=o["seed"],
+                held_out=o["held_out"], augment=o["augment"], prompt=o["prompt"],
+                max_diff_chars=o["max_diff_chars"], tokenizer=o["tokenizer"],
+                max_diff_tokens=o["max_diff_tokens"], max_total=o["max_total"],
+            )
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        job = create_export(opts, name=o["name"], folder=o["out"], enqueue=o["queue"])
+        if not o["queue"]:
+            job = run_in_foreground(job, stream=self.stderr)
+            if job.state != JobState.SUCCEEDED:
+                raise CommandError(f"export {job.pk} {job.state}: {job.error.splitlines()[0] if job.error else ''}")
+            self.stderr.write(f"export {job.pk} in {job.folder}: {summary_line(job.summary)}")
+            for lang, why in job.summary["split"]["languages_not_in_val"].items():
+                self.stderr.write(f"  {lang} not in validation: {why}")
+            for item in job.summary["over_budget"]:
+                self.stderr.write(f"  over budget: {item['key']} ({item['length']} > {item['budget']} {item['unit']})")
+        self.stdout.write(str(job.pk))

@@ -1,0 +1,199 @@
+"""SFT export snapshots from the database: one service for the page, the
+``export_sft`` command and the Celery task.
+
+The rules (selection, weights, split, augmentation, files) live in the
+Django-free ``labeling.export``; this module only turns labels and their
+review verdicts into its plain records and keeps the snapshot row.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+
+from django.conf import settings
+
+from . import export
+from .models import Label, Review, ReviewItem, SFTExport
+from .services_review import latest_verdicts, teacher_and_prompt
+
+PROGRESS_EVERY = 200
+
+
+def label_verdicts(label_ids=None) -> dict[int, tuple[str, int | None]]:
+    """Export verdict class of each reviewed label, from its counting review.
+
+    ``{label_id: (verdict, revision_id)}`` where verdict is accepted, rejected or
+    corrected (then ``revision_id`` is the human revision to export). Labels not
+    in the result are unreviewed. The latest non-skip review counts (review issue).
+    """
+    out: dict[int, tuple[str, int | None]] = {}
+    for label_id, review in latest_verdicts(label_ids).items():
+        if review.verdict == Review.Verdict.ACCEPT:
+            out[label_id] = ("accepted", None)
+        elif review.verdict == Review.Verdict.REJECT:
+            out[label_id] = ("rejected", None)
+        elif review.verdict == Review.Verdict.CORRECT:
+            revision = review.correction_id or (
+                Label.objects.filter(revision_of_id=label_id, source=Label.Source.HUMAN)
+                .order_by("-id").values_list("id", flat=True).first()
+            )
+            out[label_id] = ("corrected", revision) if revision else ("rejected", None)
+    return out
+
+
+def _related_fields() -> list[str]:
+    """Foreign keys the labeling issue adds to Label (teacher, prompt version), when present."""
+    names = {f.name for f in Label._meta.get_fields() if f.is_relation and f.many_to_one}
+    return [n for n in ("teacher", "prompt_version") if n in names]
+
+
+def _prompt_texts(label: Label) -> dict | None:
+    version = getattr(label, "prompt_version", None)
+    if version is None:
+        return None
+    return {name: getattr(version, name, "") or "" for name in ("system_prompt", "output_format", "sample_output")}
+
+
+def _label_dict(label: Label) -> dict:
+    return {
+        "id": label.pk, "commits": label.commits, "gitignore": label.gitignore, "model": label.model,
+        "usage": label.usage, "noise_injected": label.noise_injected, "injected_files": label.injected_files,
+    }
+
+
+def _light_example(label: Label) -> dict:
+    ex = label.example
+    return {"repo_url": ex.repo_url, "base_commit": ex.base_commit, "head_commit": ex.head_commit,
+            "languages": ex.languages}
+
+
+def build_records(light: bool = False) -> list[dict]:
+    """One record per teacher/imported label (a corrected one carries its human revision).
+
+    ``light`` leaves the diffs out: enough for selection, split and counts.
+    """
+    verdicts = label_verdicts()
+    related = ["example", *_related_fields()]
+    labels = Label.objects.exclude(source=Label.Source.HUMAN).select_related(*related)
+    if light:
+        labels = labels.defer("example__diff", "noise_diff", "example__original_commits")
+    revision_ids = [rev for _, rev in verdicts.values() if rev]
+    revisions = Label.objects.select_related(*related).filter(pk__in=revision_ids)
+    if light:
+        revisions = revisions.defer("example__diff", "noise_diff", "example__original_commits")
+    revisions = {r.pk: r for r in revisions}
+    records = []
+    for label in labels.iterator(chunk_size=500):
+        verdict, revision_id = verdicts.get(label.pk, ("unreviewed", None))
+        exported = revisions[revision_id] if revision_id else label
+        teacher, prompt = teacher_and_prompt(label)
+        records.append({
+            "example": _light_example(exported) if light else exported.as_labeled(),
+            "label": _label_dict(exported),
+            "verdict": verdict,
+            "teacher": teacher,
+            "prompt_version": prompt or None,
+            "prompt": _prompt_texts(label),
+            "findings": sorted({f.get("check", "") for f in exported.findings or []}),
+        })
+    return records
+
+
+def preview(opts: export.ExportOptions) -> dict:
+    """What an export with these options would hold (the page's live counts)."""
+    the_plan = export.plan(build_records(light=True), opts)
+    counts = the_plan.counts()
+    counts["val_repositories"] = the_plan.split.val_repos
+    counts["languages_not_in_val"] = the_plan.split.uncovered
+    counts["language_chart"] = language_chart(counts["by_language"])
+    return counts
+
+
+def choices() -> dict[str, list[str]]:
+    """Values the export form offers: teachers, prompt versions, checks, repositories, languages."""
+    items = ReviewItem.objects.all()
+    langs = set()
+    for text in Label.objects.values_list("example__languages_text", flat=True).distinct():
+        langs.update((text or "").split())
+    checks = set()
+    for text in items.exclude(checks="").values_list("checks", flat=True).distinct():
+        checks.update(text.split())
+    return {
+        "teachers": sorted(set(items.values_list("teacher", flat=True))),
+        "prompt_versions": sorted(set(items.exclude(prompt="").values_list("prompt", flat=True))),
+        "checks": sorted(checks),
+        "repositories": sorted(set(Label.objects.values_list("example__repo_url", flat=True))),
+        "languages": sorted(langs) + [export.NO_LANGUAGE],
+    }
+
+
+def create_export(opts: export.ExportOptions, user=None, name: str = "", folder: str | Path | None = None,
+                  enqueue: bool = True) -> SFTExport:
+    """Store the snapshot row (and queue it); the folder defaults to the artifacts directory."""
+    job = SFTExport.objects.create(name=name[:200], options=asdict(opts), created_by=user,
+                                   folder=str(Path(folder).resolve()) if folder else "")
+    if not folder:
+        job.folder = str(Path(settings.ARTIFACTS_DIR) / "exports" / f"{job.pk:05d}")
+        job.save(update_fields=["folder"])
+    if enqueue:
+        job.enqueue()
+    return job
+
+
+def run_export_job(job: SFTExport, progress) -> None:
+    opts = export.ExportOptions(**job.options)
+    progress.message("reading labels")
+    records = build_records()
+    progress.message(f"exporting {len(records)} labels")
+
+    def tick(done: int, total: int) -> None:
+        if done == 1:
+            progress.set_total(total)
+        if done % PROGRESS_EVERY == 0 or done == total:
+            progress.set_counts(done)
+            progress.raise_if_cancelled()
+
+    result = export.export(records, opts, job.folder, progress=tick)
+    manifest = result.manifest
+    job.summary = {k: v for k, v in manifest.items() if k != "records"}
+    job.train_rows = manifest["counts"]["train_rows"]
+    job.val_rows = manifest["counts"]["val_rows"]
+    job.manifest_sha256 = result.files["manifest.json"]["sha256"]
+    job.status_message = summary_line(manifest)
+    job.save(update_fields=["summary", "train_rows", "val_rows", "manifest_sha256", "status_message"])
+
+
+def summary_line(manifest: dict) -> str:
+    c = manifest["counts"]
+    text = (f"{c['train_rows']} train rows ({c['train_examples']} examples, {c['augmented_rows']} augmented), "
+            f"{c['val_rows']} val rows, {c['truncated_examples']} truncated")
+    if manifest["over_budget"]:
+        text += f", {len(manifest['over_budget'])} over budget"
+    return text
+
+
+def language_chart(by_language: dict, width: int = 360, bar: int = 14, gap: int = 6, label_w: int = 90) -> dict:
+    """Geometry of a stacked train/val bar per language (the page draws it as inline SVG)."""
+    top = max((r["train"] + r["val"] for r in by_language.values()), default=0) or 1
+    rows = []
+    order = sorted(by_language.items(), key=lambda kv: (-(kv[1]["train"] + kv[1]["val"]), kv[0]))
+    for i, (lang, r) in enumerate(order):
+        train_w = round(width * r["train"] / top, 1)
+        val_w = round(width * r["val"] / top, 1)
+        y = i * (bar + gap)
+        rows.append({"lang": lang, "train": r["train"], "val": r["val"], "y": y, "text_y": y + bar - 3,
+                     "train_w": train_w, "val_x": label_w + train_w, "val_w": val_w,
+                     "count_x": label_w + train_w + val_w + 4})
+    return {"rows": rows, "height": max(1, len(rows) * (bar + gap)), "width": label_w + width + 60,
+            "bar": bar, "label_w": label_w}
+
+
+def verdict_counts() -> Counter:
+    """Labels per export verdict class, for the page header."""
+    counts: Counter = Counter()
+    verdicts = label_verdicts()
+    for label_id in Label.objects.exclude(source=Label.Source.HUMAN).values_list("id", flat=True):
+        counts[verdicts.get(label_id, ("unreviewed", None))[0]] += 1
+    return counts
