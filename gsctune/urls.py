@@ -13,5 +13,6 @@ urlpatterns = [
     path("jobs/<str:label>/<int:pk>/status/", views.job_status, name="job-status"),
     path("jobs/<str:label>/<int:pk>/cancel/", views.job_cancel, name="job-cancel"),
     path("review/", include("labeling.urls_review")),
+    path("exports/", include("labeling.urls_export")),
     path("", include("labeling.urls")),
 ]
