@@ -13,23 +13,6 @@ app = Celery("gsctune")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
 
-def _configure_broker(app: Celery) -> None:
-    from django.conf import settings
-
-    if not settings.CELERY_BROKER_URL.startswith("filesystem://"):
-        return
-    folder = settings.CELERY_BROKER_DIR
-    (folder / "queue").mkdir(parents=True, exist_ok=True)
-    (folder / "processed").mkdir(parents=True, exist_ok=True)
-    app.conf.broker_transport_options = {
-        "data_folder_in": str(folder / "queue"),
-        "data_folder_out": str(folder / "queue"),
-        "processed_folder": str(folder / "processed"),
-        "store_processed": False,
-        "polling_interval": 0.05,
-    }
-
-
 app.conf.update(
     task_acks_late=True,
     task_reject_on_worker_lost=True,
@@ -39,5 +22,4 @@ app.conf.update(
     worker_hijack_root_logger=False,
     broker_connection_retry_on_startup=True,
 )
-app.on_after_configure.connect(lambda sender, **kw: _configure_broker(sender))
 app.autodiscover_tasks()

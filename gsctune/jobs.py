@@ -169,10 +169,10 @@ class Progress:
     thousands of items per second does not spend its time on progress updates.
     """
 
-    def __init__(self, job: Job, on_change=None, min_interval: float = 0.5):
+    def __init__(self, job: Job, on_change=None, min_interval: float | None = None):
         self.job = job
         self.on_change = on_change
-        self.min_interval = min_interval
+        self.min_interval = settings.JOB_PROGRESS_SECONDS if min_interval is None else min_interval
         self.cancel_event = threading.Event()
         self._last_write = 0.0
         self._last_cancel_check = 0.0

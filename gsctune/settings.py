@@ -118,11 +118,24 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 # Celery: the job row in the database is the source of truth, so no result backend.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_DIR = DATA_DIR / "broker"
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # Messages are files: one folder in and out, created here so client and worker agree.
+    (CELERY_BROKER_DIR / "queue").mkdir(parents=True, exist_ok=True)
+    (CELERY_BROKER_DIR / "processed").mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
+        "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
+        "processed_folder": str(CELERY_BROKER_DIR / "processed"),
+        "store_processed": False,
+        "polling_interval": 0.05,
+    }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Seconds without a heartbeat after which a running job is considered orphaned
 # (its worker died) and is handed to a live worker again.
 JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 60, minimum=2)
 JOB_HEARTBEAT_SECONDS = env_float("JOB_HEARTBEAT_SECONDS", 5.0)
+# Least time between two progress writes of one job (throttles fast jobs' updates).
+JOB_PROGRESS_SECONDS = env_float("JOB_PROGRESS_SECONDS", 0.5)
 
 # Largest single JSONL line accepted by the importer (bytes).
 IMPORT_MAX_LINE_BYTES = env_int("IMPORT_MAX_LINE_BYTES", 4 * 1024 * 1024, minimum=1024)

@@ -1,0 +1,44 @@
+# gsctune: `make run` serves the app with a worker; `make test` runs the whole suite.
+# Both set everything up themselves in a local virtual environment (.venv).
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt scripts/install_unsloth_cpu.sh 2>/dev/null | sha1sum | cut -c1-10)
+PYTEST_ARGS ?=
+
+.PHONY: install run worker test test-fast migrate clean
+
+$(STAMP):
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	# torch first: this exact version is a CPU build; any other pulls a multi-GB CUDA build.
+	$(VENV)/bin/pip install -q torch==2.13.0
+	$(VENV)/bin/pip install -q -r requirements.txt
+	@if [ -f scripts/install_unsloth_cpu.sh ]; then bash scripts/install_unsloth_cpu.sh $(VENV); fi
+	$(PY) -c "import torch, sys; v = torch.__version__; print('torch', v); sys.exit(0 if v.startswith('2.13.0') else 'torch changed: ' + v)"
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP)
+
+migrate: install
+	$(PY) manage.py migrate --noinput -v0
+	$(PY) manage.py collectstatic --noinput -v0
+
+run: migrate
+	$(PY) manage.py ensure_admin
+	bash scripts/run.sh
+
+worker: install
+	$(PY) -m celery -A gsctune worker --pool threads -Q $${WORKER_QUEUES:-default,gpu} -l INFO
+
+test: install
+	bash scripts/ensure_chromium.sh
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(PY) -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
+
+clean:
+	rm -rf var/test
