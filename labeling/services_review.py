@@ -15,7 +15,6 @@ Views, commands and tasks call these functions; they hold the rules:
 from __future__ import annotations
 
 import hashlib
-import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -77,13 +76,10 @@ def gate_rank(example_key: str, seed: int | None = None) -> float:
 
 
 def teacher_and_prompt(label: Label) -> tuple[str, str]:
-    """The (teacher, prompt version) a label is grouped under in queues and on the gate page."""
-    teacher = getattr(label, "teacher", None)
-    prompt = getattr(label, "prompt_version", None)
-    return (
-        str(teacher) if teacher else (label.model or label.get_source_display()),
-        str(prompt) if prompt else "",
-    )
+    """The (teacher, prompt version) a label is grouped under; imported labels go by their model name."""
+    teacher = label.teacher.name if label.teacher_id else (label.model or label.get_source_display())
+    prompt = str(label.prompt_version) if label.prompt_version_id else ""
+    return teacher, prompt
 
 
 def _item_fields(label: Label) -> dict:
@@ -410,20 +406,24 @@ def gate_rule() -> tuple[int, float]:
     return int(_setting("REVIEW_GATE_MIN_REVIEWED", 20)), float(_setting("REVIEW_GATE_MIN_LOWER", 0.8))
 
 
-def _usage_numbers(usage: dict) -> tuple[float | None, float | None, float | None]:
-    """(total tokens, cost, latency seconds) from a label's usage record, where present."""
-    def num(*keys):
-        for key in keys:
-            value = usage.get(key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-                return float(value)
+def _cost(usage: dict, prices) -> float | None:
+    """Cost of one label from its token usage and the run's (else the teacher's) prices per million."""
+    price_in, price_out = prices
+    if price_in is None or price_out is None:
         return None
+    tokens_in, tokens_out = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if not isinstance(tokens_in, int) or not isinstance(tokens_out, int):
+        return None
+    return (tokens_in * float(price_in) + tokens_out * float(price_out)) / 1_000_000
 
-    tokens = num("total_tokens")
-    if tokens is None:
-        parts = [num("prompt_tokens"), num("completion_tokens")]
-        tokens = sum(p for p in parts if p is not None) if any(p is not None for p in parts) else None
-    return tokens, num("cost", "cost_usd"), num("latency_s", "latency", "seconds")
+
+def _tokens(usage: dict) -> float | None:
+    total = usage.get("total_tokens")
+    if isinstance(total, (int, float)) and not isinstance(total, bool):
+        return float(total)
+    parts = [usage.get(k) for k in ("prompt_tokens", "completion_tokens")]
+    parts = [p for p in parts if isinstance(p, (int, float)) and not isinstance(p, bool)]
+    return float(sum(parts)) if parts else None
 
 
 def _mean(values):
@@ -440,7 +440,9 @@ def gate_stats(teacher: str = "", prompt: str = "") -> list[GateStats]:
         items = items.filter(prompt=prompt)
     rows = list(
         items.order_by("gate_rank", "label_id").values_list(
-            "teacher", "prompt", "label_id", "verdict", "checks", "label__usage"
+            "teacher", "prompt", "label_id", "verdict", "checks", "label__usage", "label__latency_ms",
+            "label__run__price_input_per_million", "label__run__price_output_per_million",
+            "label__teacher__price_input_per_million", "label__teacher__price_output_per_million",
         )
     )
     groups: dict[tuple[str, str], list] = defaultdict(list)
@@ -501,10 +503,11 @@ def gate_stats(teacher: str = "", prompt: str = "") -> list[GateStats]:
                 pairs.append((first, second))
         s.double_reviewed = len(pairs)
         s.kappa = cohen_kappa(pairs)
-        usage = [_usage_numbers(row[5] or {}) for row in group]
-        s.tokens_per_example = _mean(u[0] for u in usage)
-        s.cost_per_example = _mean(u[1] for u in usage)
-        s.latency_per_example = _mean(u[2] for u in usage)
+        s.tokens_per_example = _mean(_tokens(row[5] or {}) for row in group)
+        s.cost_per_example = _mean(
+            _cost(row[5] or {}, row[7:9] if row[7] is not None else row[9:11]) for row in group
+        )
+        s.latency_per_example = _mean(row[6] / 1000 if row[6] is not None else None for row in group)
         if s.cost_per_example is not None:
             s.projected_cost = s.cost_per_example * n_examples
         out.append(s)
