@@ -12,8 +12,10 @@ failure: it returns a ``CallResult`` whose ``error_kind`` says what went wrong.
 from __future__ import annotations
 
 import asyncio
+import collections
 import email.utils
 import json
+import logging
 import random
 import time
 from dataclasses import dataclass, field
@@ -23,6 +25,10 @@ import openai
 
 from gsctune.proposal import Proposal, parse_proposal
 from gsctune.prompts import build_repair_message
+
+# One INFO line per request from the HTTP library would drown a worker's log in a 10k-example run.
+logging.getLogger("httpx2").setLevel(logging.WARNING)
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 MAX_RETRY_AFTER = 600.0
@@ -142,6 +148,9 @@ class TeacherClient:
             max_retries=0, http_client=self._http, timeout=config.timeout,
         )
         self._semaphore = asyncio.Semaphore(size)
+        self.in_flight = 0  # requests on the wire now (read from other threads for the live page)
+        self.requests = 0
+        self.recent_errors: collections.deque = collections.deque(maxlen=20)  # (unix time, kind, message)
         params: dict = {"model": config.model}
         if config.temperature is not None:
             params["temperature"] = config.temperature
@@ -176,11 +185,16 @@ class TeacherClient:
             retry_after = None
             try:
                 async with self._semaphore:
-                    # client.post with a raw response skips the SDK's TypedDict transform of
-                    # the messages (~4 CPU-ms for a large diff) and its pydantic model of the
-                    # answer (~0.5 ms); status errors are still raised by the SDK.
-                    response = await self._client.post(
-                        "/chat/completions", cast_to=httpx2.Response, body={**self._params, "messages": messages})
+                    self.in_flight += 1
+                    self.requests += 1
+                    try:
+                        # client.post with a raw response skips the SDK's TypedDict transform of
+                        # the messages (~4 CPU-ms for a large diff) and its pydantic model of the
+                        # answer (~0.5 ms); status errors are still raised by the SDK.
+                        response = await self._client.post(
+                            "/chat/completions", cast_to=httpx2.Response, body={**self._params, "messages": messages})
+                    finally:
+                        self.in_flight -= 1
                 data = json.loads(response.content)
                 if not isinstance(data, dict):
                     raise ValueError("the response body is not a JSON object")
@@ -194,10 +208,12 @@ class TeacherClient:
                 kind = "rate_limited" if status == 429 else ("server_error" if status >= 500 else "http_error")
                 message = f"HTTP {status}: {_short(exc.message)}"
                 if status not in RETRYABLE_STATUS:
+                    self.recent_errors.append((time.time(), kind, message))
                     raise RemoteError(kind, message, attempt) from None
                 retry_after = parse_retry_after(exc.response.headers)
             except ValueError as exc:  # includes json.JSONDecodeError
                 kind, message = "bad_response", f"unreadable response body: {_short(str(exc))}"
+            self.recent_errors.append((time.time(), kind, message))
             if attempt >= self.config.max_attempts:
                 raise RemoteError(kind, f"{message} (gave up after {attempt} attempts)", attempt)
             await asyncio.sleep(self.backoff(attempt, retry_after))
@@ -239,6 +255,7 @@ class TeacherClient:
                 break  # repairing with the same limit would be cut off again
             result.error_kind = "unparseable" if text.strip() else "empty"
             result.error = parsed.error if text.strip() else "the answer is empty"
+            self.recent_errors.append((time.time(), result.error_kind, result.error))
             if turn < self.config.max_repairs:
                 result.repairs += 1
                 convo = convo + [{"role": "assistant", "content": text}, build_repair_message(result.error)]
