@@ -33,6 +33,7 @@ MANIFESTS = set(LOCK_MANIFESTS.values()) | {
     "requirements.txt", "setup.py", "setup.cfg", "build.zig", "build.zig.zon", "CMakeLists.txt", "Makefile",
     "meson.build", "rebar.config",
 }
+AMBIGUOUS_JUNK = {"build/", "*.o"}  # also real paths in some repositories: junk only when binary
 DOC_EXTS = {".md", ".rst", ".txt", ".adoc"}
 DOC_NAMES = {"README", "CHANGELOG", "CHANGES", "HISTORY", "LICENSE", "AUTHORS", "CONTRIBUTING", "NEWS", "COPYING"}
 CONTAINER_DIRS = {"src", "lib", "pkg", "internal", "cmd", "app", "apps", "packages", "crates"}
@@ -230,7 +231,10 @@ def label(files: list[str], diff: str) -> Proposal:
     kept: list[str] = []
     for f in files:
         pattern = junk_pattern_for(f)
-        if pattern:
+        change = changes.get(f)
+        # Only new files are junk: a tracked file under build/ is real work.
+        if pattern and change is not None and change.status == "added" and (
+                pattern not in AMBIGUOUS_JUNK or "\nBinary files " in change.text):
             if pattern not in gitignore:
                 gitignore.append(pattern)
         else:

@@ -207,7 +207,7 @@ class LoopbackServer:
     async def _respond(self, method: str, path: str, body: bytes) -> tuple[int, dict, bytes | None]:
         if method == "GET" and path.rstrip("/").endswith("/models"):
             return 200, {}, json.dumps({"object": "list", "data": [{"id": self.model_name, "object": "model"}]}).encode()
-        if method != "POST" or not path.rstrip("/").endswith("/chat/completions"):
+        if method != "POST" or path.rstrip("/") != "/v1/chat/completions":
             return 404, {}, b'{"error": {"message": "not found"}}'
         try:
             request = json.loads(body)

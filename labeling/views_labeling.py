@@ -1,0 +1,104 @@
+"""Pages for labeling runs, teachers and prompt versions. Thin: logic is in services_labeling."""
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import ValidationError
+from django.db.models import Count
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from . import services_labeling as svc
+from .forms_labeling import LabelingRunForm, PromptVersionForm, TeacherForm
+from .models import Example, LabelingRun, PromptVersion, Teacher
+
+
+def run_list(request):
+    runs = LabelingRun.objects.select_related("teacher", "prompt_version", "created_by")[:100]
+    return render(request, "labeling/runs/list.html", {"runs": runs, "examples": Example.objects.count()})
+
+
+def run_detail(request, pk: int):
+    run = get_object_or_404(LabelingRun.objects.select_related("teacher", "prompt_version"), pk=pk)
+    failures = svc.open_failures(run)
+    kinds = failures.values("kind").annotate(n=Count("id")).order_by("-n")
+    return render(request, "labeling/runs/detail.html", {
+        "run": run, "job": run, "failures": failures[:50], "failure_kinds": kinds,
+        "labels": run.labels.select_related("example").order_by("-id")[:20],
+    })
+
+
+@staff_member_required
+def run_new(request):
+    initial = {"prompt_version": svc.default_prompt_version().pk, "teacher": Teacher.objects.order_by("-updated_at").first()}
+    form = LabelingRunForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        options = {k: v for k, v in form.cleaned_data.items()
+                   if k not in ("teacher", "prompt_version", "example_list_text")}
+        try:
+            run = svc.create_run(form.cleaned_data["teacher"], form.cleaned_data["prompt_version"],
+                                 user=request.user, **options)
+        except (svc.SelectionError, ValidationError) as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"{run} queued.")
+            return redirect(run)
+    return render(request, "labeling/runs/new.html", {"form": form})
+
+
+@require_POST
+@staff_member_required
+def run_resume(request, pk: int):
+    run = get_object_or_404(LabelingRun, pk=pk)
+    if not run.resume():
+        messages.warning(request, f"{run} is {run.get_state_display().lower()}; only a finished run can be resumed.")
+    if request.htmx:
+        return render(request, run.status_template, {"job": run})
+    return redirect(run)
+
+
+def teacher_list(request):
+    teachers = Teacher.objects.annotate(n_runs=Count("runs", distinct=True),
+                                        n_labels=Count("labels", distinct=True))
+    return render(request, "labeling/teachers/list.html", {"teachers": teachers})
+
+
+@staff_member_required
+def teacher_edit(request, pk: int | None = None):
+    teacher = get_object_or_404(Teacher, pk=pk) if pk else None
+    form = TeacherForm(request.POST or None, instance=teacher)
+    if request.method == "POST" and form.is_valid():
+        teacher = form.save()
+        messages.success(request, f"Saved {teacher.name}.")
+        return redirect("teacher-list")
+    return render(request, "labeling/teachers/edit.html", {"form": form, "teacher": teacher})
+
+
+def prompt_list(request):
+    prompts = PromptVersion.objects.annotate(
+        n_labels=Count("labels", distinct=True), n_runs=Count("runs", distinct=True))
+    return render(request, "labeling/runs/prompts.html", {"prompts": prompts, "default": svc.default_prompt_version()})
+
+
+def prompt_detail(request, pk: int):
+    prompt = get_object_or_404(PromptVersion, pk=pk)
+    return render(request, "labeling/runs/prompt_detail.html", {
+        "prompt": prompt, "system_text": svc.system_text(prompt),
+        "n_labels": prompt.labels.count(), "n_runs": prompt.runs.count(),
+    })
+
+
+def prompt_new(request):
+    """Paste a prompt: always a new version (or the existing one with the same texts)."""
+    base = PromptVersion.objects.filter(pk=request.GET.get("from")).first() if request.GET.get("from") else None
+    initial = ({"name": f"{base.name} (edited)", "system_prompt": base.system_prompt,
+                "output_format": base.output_format, "sample_output": base.sample_output} if base else None)
+    form = PromptVersionForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        prompt, created = svc.create_prompt_version(d["name"], d["system_prompt"], d["output_format"],
+                                                    d["sample_output"], user=request.user, notes=d["notes"])
+        messages.success(request, "New prompt version saved." if created
+                         else f"These texts are already version #{prompt.pk}.")
+        return redirect(prompt)
+    return render(request, "labeling/runs/prompt_new.html", {"form": form, "base": base})
+
+
