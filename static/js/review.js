@@ -46,10 +46,14 @@
     statusEl.classList.toggle("error", !!error);
   }
 
+  // Items decided on this page: never offered again by the prefetch, even while their verdict is in flight.
+  const done = [];
+
   function startPrefetch() {
     const it = item();
     if (!it) return;
-    prefetch = fetch(it.dataset.nextUrl, { credentials: "same-origin" })
+    const url = it.dataset.nextUrl + done.map(function (id) { return "&exclude=" + id; }).join("");
+    prefetch = fetch(url, { credentials: "same-origin" })
       .then(function (r) { return r.status === 200 ? r.text() : null; })
       .catch(function () { return null; });
   }
@@ -77,6 +81,8 @@
   }
 
   function advance() {
+    done.push(item().dataset.label);
+    if (done.length > 50) done.shift();
     const waiting = prefetch || Promise.resolve(null);
     waiting.then(function (html) {
       if (html) {
