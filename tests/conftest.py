@@ -121,7 +121,7 @@ def staff_client(client, staff_user):
     return client
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     """Debian's Chromium, never a browser that Playwright would download."""
     return {
