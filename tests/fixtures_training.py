@@ -1,50 +1,93 @@
-"""Test data for training: SFT export folders built from the shared harvest sample, and tiny models."""
+"""Test data for training: tiny models and SFT export folders made by the real export from the shared sample."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-HARVEST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "harvest-public.jsonl"
-SYSTEM = "Split the working tree into conventional commits. Answer with JSON only."
+SAMPLE = Path("/work/shared/data/harvest-public.jsonl")
+if not SAMPLE.exists():
+    SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "harvest-public.jsonl"
 
 
-def harvest_path() -> Path:
-    for cand in (HARVEST, Path("/work/shared/data/harvest-public.jsonl")):
-        if cand.exists():
-            return cand
-    raise FileNotFoundError("shared/data/harvest-public.jsonl not found beside the repository")
-
-
-def sft_example(obj: dict, max_diff: int = 160) -> dict:
-    """One conversational SFT example, the assistant answer being the original commits as compact JSON."""
-    files = "\n".join(obj["changed_files"])
-    user = f"Changed files:\n{files}\n\nDiff:\n{obj['diff'][:max_diff]}"
-    answer = {"commits": [{"subject": c["subject"], "files": c["files"]} for c in obj["original_commits"]],
-              "gitignore": []}
-    return {"messages": [
-        {"role": "system", "content": SYSTEM},
-        {"role": "user", "content": user},
-        {"role": "assistant", "content": json.dumps(answer, separators=(",", ":"))},
-    ]}
-
-
-def write_sft_export(folder: Path, n_train: int = 24, n_val: int = 6) -> Path:
-    """Write train.jsonl / val.jsonl the way the export feature does."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rows = []
-    with open(harvest_path(), encoding="utf-8") as fh:
-        for line in fh:
-            rows.append(sft_example(json.loads(line)))
-            if len(rows) >= n_train + n_val:
+def sample_examples(n: int = 50) -> list[dict]:
+    """Every 30th example of the shared sample: all repositories, few rows."""
+    out = []
+    with SAMPLE.open(encoding="utf-8") as fh:
+        for i, line in enumerate(fh):
+            if i % 30 == 0:
+                out.append(json.loads(line))
+            if len(out) >= n:
                 break
-    for name, part in (("train.jsonl", rows[:n_train]), ("val.jsonl", rows[n_train:])):
-        with open(folder / name, "w", encoding="utf-8") as fh:
-            fh.writelines(json.dumps(r) + "\n" for r in part)
-    return folder
+    return out
 
 
-def corpus(folder: Path) -> list[str]:
-    from training.tiny import corpus_from_jsonl
+def tokenizer_corpus(examples: list[dict]) -> list[str]:
+    texts = [ex["diff"][:800] for ex in examples]
+    texts += [c["subject"] for ex in examples for c in ex["original_commits"]]
+    texts.append('{"commits":[{"subject":"feat(core): change","files":["a.py"],"body":"","issues":[]}],'
+                 '"gitignore":[]}')
+    return texts
 
-    return corpus_from_jsonl(folder / "train.jsonl")
+
+def make_export(out_dir: Path, examples: list[dict], tokenizer_dir: Path, max_total: int = 600) -> Path:
+    """train.jsonl / val.jsonl written by labeling.export, labels being the original human commits."""
+    from labeling import export as E
+    from tests.test_export import make_record
+
+    records = [make_record(ex, i + 1) for i, ex in enumerate(examples)]
+    opts = E.ExportOptions(val_fraction=0.2, prompt="short", tokenizer=str(tokenizer_dir), max_diff_tokens=80,
+                           max_total=max_total)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    E.export(records, opts, str(out_dir))
+    return out_dir
+
+
+def tiny_setup(root: Path) -> dict[str, Path]:
+    """A tiny dense and a tiny MoE model sharing one tokenizer, and an export tokenized with it."""
+    from training.tiny import build_tiny_model, train_tokenizer
+
+    examples = sample_examples()
+    tokenizer = train_tokenizer(tokenizer_corpus(examples), vocab_size=1000)
+    dense = build_tiny_model(root / "tiny-dense", tokenizer=tokenizer)
+    moe = build_tiny_model(root / "tiny-moe", moe=True, tokenizer=tokenizer)
+    export = make_export(root / "export", examples, dense)
+    return {"dense": dense, "moe": moe, "export": export}
+
+
+def quick_options(**extra) -> dict:
+    """TrainConfig fields for a few-second CPU run."""
+    opts = {"max_steps": 3, "batch_size": 2, "grad_accum": 1, "max_length": 600, "learning_rate": 5e-3,
+            "eval_steps": 2, "optimizer": "adamw_torch", "lora_r": 8, "lora_alpha": 16}
+    opts.update(extra)
+    return opts
+
+
+_CACHE: dict[str, dict[str, Path]] = {}
+
+
+def shared_tiny_setup(base: Path) -> dict[str, Path]:
+    """tiny_setup built once per test process (several test modules use it)."""
+    key = str(base)
+    if key not in _CACHE:
+        _CACHE[key] = tiny_setup(base / "training-tiny")
+    return _CACHE[key]
+
+
+def llama_cpp_dir() -> Path | None:
+    """The llama.cpp converter folder (LLAMA_CPP_DIR, else var/llama.cpp from scripts/get_llama_cpp.sh)."""
+    import os
+
+    for cand in (os.environ.get("LLAMA_CPP_DIR"), Path(__file__).resolve().parents[1] / "var" / "llama.cpp"):
+        if cand and (Path(cand) / "convert_hf_to_gguf.py").exists():
+            return Path(cand)
+    return None
+
+
+def unsloth_missing() -> str | None:
+    """Why the unsloth backend cannot be tested here, or None."""
+    import importlib.util
+
+    if importlib.util.find_spec("unsloth") is None:
+        return "unsloth is not installed (scripts/install_unsloth_cpu.sh installs its CPU fallback)"
+    return None

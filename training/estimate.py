@@ -229,22 +229,23 @@ def estimate(
     )
 
 
-def export_tokens(data_dir: str | Path, tokenizer_dir: str | None = None) -> int:
-    """Tokens in train.jsonl: exact with a local tokenizer, else about 3.5 characters a token."""
+def export_tokens(data_dir: str | Path, tokenizer_dir: str | None = None) -> tuple[int, int, int]:
+    """(total tokens, longest example, examples) of train.jsonl: exact with a local tokenizer, else ~3.5 chars/token."""
     path = Path(data_dir) / "train.jsonl"
     tokenizer = None
     if tokenizer_dir and (Path(tokenizer_dir) / "tokenizer_config.json").exists():
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-    total = 0
+    total = longest = rows = 0
     with open(path, encoding="utf-8") as fh:
         for line in fh:
             if not line.strip():
                 continue
             messages = json.loads(line)["messages"]
             if tokenizer is not None and tokenizer.chat_template:
-                total += len(tokenizer.apply_chat_template(messages, return_dict=True)["input_ids"])
+                n = len(tokenizer.apply_chat_template(messages, return_dict=True)["input_ids"])
             else:
-                total += int(sum(len(m.get("content", "")) for m in messages) / 3.5) + 5 * len(messages)
-    return total
+                n = int(sum(len(m.get("content", "")) for m in messages) / 3.5) + 5 * len(messages)
+            total, longest, rows = total + n, max(longest, n), rows + 1
+    return total, longest, rows

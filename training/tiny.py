@@ -116,14 +116,15 @@ def build_tiny_model(
     hidden_size: int = 64,
     layers: int = 2,
     seed: int = 0,
+    tokenizer=None,
 ) -> Path:
-    """Build, save and return the folder of a tiny random model plus tokenizer."""
+    """Build, save and return the folder of a tiny random model plus tokenizer (trained here unless given)."""
     import torch
     from transformers import AutoModelForCausalLM
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = train_tokenizer(corpus or _FALLBACK_CORPUS, vocab_size=vocab_size)
+    tokenizer = tokenizer or train_tokenizer(corpus or _FALLBACK_CORPUS, vocab_size=vocab_size)
     config = tiny_config(len(tokenizer), moe=moe, hidden_size=hidden_size, layers=layers)
     config.eos_token_id = tokenizer.eos_token_id
     config.pad_token_id = tokenizer.pad_token_id

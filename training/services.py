@@ -1,0 +1,352 @@
+"""Training business logic: create and launch runs, run the child process, stream metrics, merge, chart.
+
+Views, management commands, the admin and the Celery worker all call these.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections import deque
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from gsctune.jobs import JobCancelled
+
+from . import estimate as est
+from . import merge as merge_mod
+from .entry import ERROR_PREFIX, METRIC_PREFIX
+from .models import AdapterMerge, TrainingMetric, TrainingRun, artifacts_root
+
+LOG_TAIL_LINES = 80
+TERMINATE_GRACE_S = 10
+
+
+class TrainingError(RuntimeError):
+    """The child process failed; the message is its own error line."""
+
+
+# --------------------------------------------------------------------------- launch
+
+
+def export_folder(export) -> str:
+    """The snapshot folder of a finished export, or a clear error."""
+    folder = getattr(export, "folder", "") or ""
+    if not folder or not (Path(folder) / "train.jsonl").exists():
+        raise ValueError(f"Export {export.pk} has no train.jsonl yet (state {export.state}): wait for it to finish.")
+    return folder
+
+
+def compute_estimate(run: TrainingRun) -> dict:
+    """The memory/time estimate for a run's settings, or {"error": ...} when the base config is not available.
+
+    The sequence length is the longest example (capped at max_length): the batch holding it sets the peak.
+    """
+    try:
+        config = est.load_model_config(run.base_model)
+    except est.ConfigNotFound as exc:
+        return {"error": str(exc)}
+    tokens = rows = None
+    seq = run.max_length
+    if run.data_dir and (Path(run.data_dir) / "train.jsonl").exists():
+        local = run.base_model if Path(run.base_model).expanduser().exists() else None
+        tokens, longest, rows = est.export_tokens(run.data_dir, local)
+        seq = max(1, min(run.max_length, longest))
+    e = est.estimate(
+        config, precision=run.precision, lora_r=run.lora_r, target_modules=list(run.target_modules),
+        train_experts=run.train_experts, batch_size=run.batch_size, seq_len=seq, optimizer=run.optimizer,
+        backend=run.backend, gpu=run.gpu, gpu_gb=run.gpu_memory_gb, tokens=tokens,
+    )
+    data = e.as_dict() | {"seq_len": seq, "examples": rows}
+    if e.hours_per_epoch is not None:
+        epochs = run.epochs
+        if run.max_steps > 0 and rows:
+            epochs = run.max_steps * run.batch_size * run.grad_accum / rows
+        data["hours_total"] = round(e.hours_per_epoch * epochs, 3)
+        data["cost_total"] = round(float(run.gpu_price_per_hour) * data["hours_total"], 2)
+    return data
+
+
+def create_run(*, base_model: str, export=None, data_dir: str | None = None, user=None, **options) -> TrainingRun:
+    """Validate and save a run (queued, not yet sent to a worker) with its estimate."""
+    if export is not None:
+        data_dir = export_folder(export)
+    if not data_dir or not (Path(data_dir) / "train.jsonl").exists():
+        raise ValueError(f"No train.jsonl in {data_dir!r}: choose a finished export.")
+    run = TrainingRun(base_model=base_model.strip(), export=export, data_dir=str(data_dir), created_by=user,
+                      **options)
+    try:
+        run.full_clean(exclude=["output_dir"])
+    except ValidationError as exc:
+        raise ValueError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
+    run.save()
+    run.output_dir = str(artifacts_root() / f"run-{run.pk}")
+    run.estimate = compute_estimate(run)
+    run.save(update_fields=["output_dir", "estimate"])
+    return run
+
+
+def launch_run(**kwargs) -> TrainingRun:
+    """Create a run and queue it on the ``gpu`` queue."""
+    with transaction.atomic():
+        run = create_run(**kwargs)
+        run.enqueue()
+    return run
+
+
+def copy_run(run: TrainingRun, user=None) -> TrainingRun:
+    """A new queued run with the same export, base model and settings (the admin's "run again")."""
+    fields = run.train_config()
+    for key in ("base_model", "data_dir", "output_dir"):
+        fields.pop(key)
+    extra = {k: getattr(run, k) for k in ("name", "gpu", "gpu_memory_gb", "gpu_price_per_hour")}
+    return launch_run(base_model=run.base_model, export=run.export if run.export_id else None,
+                      data_dir=None if run.export_id else run.data_dir, user=user, **fields, **extra)
+
+
+# --------------------------------------------------------------------------- the child process
+
+
+def _reader(stream, lines: queue.Queue) -> None:
+    for line in iter(stream.readline, ""):
+        lines.put(line.rstrip("\n"))
+    lines.put(None)
+
+
+def _terminate(proc: subprocess.Popen) -> None:
+    """Stop the child and everything it started (its own process group)."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=TERMINATE_GRACE_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=TERMINATE_GRACE_S)
+    except ProcessLookupError:
+        pass
+
+
+def record_metric(run: TrainingRun, rec: dict, progress=None) -> None:
+    """Store one metric line from the child and move the run's progress."""
+    event = rec.get("event")
+    if event == "begin" and progress is not None:
+        progress.set_total(rec.get("max_steps") or None)
+        progress.message("training")
+    elif event in ("train", "eval"):
+        TrainingMetric.objects.create(
+            run=run, kind=event, step=rec.get("step", 0), epoch=rec.get("epoch"), loss=rec.get("loss"),
+            eval_loss=rec.get("eval_loss"), learning_rate=rec.get("learning_rate"), grad_norm=rec.get("grad_norm"),
+            tokens_per_s=rec.get("tokens_per_s"), gpu_mem_gb=rec.get("gpu_mem_gb"), elapsed_s=rec.get("elapsed_s"),
+        )
+        if progress is not None:
+            if rec.get("max_steps") and progress.job.progress_total != rec["max_steps"]:
+                progress.job.progress_total = rec["max_steps"]
+            progress.set_counts(rec.get("step", 0))
+    elif event == "params" and progress is not None:
+        progress.message(f"{rec['trainable_params']:,} trainable of {rec['total_params']:,} parameters")
+    elif event == "done":
+        TrainingRun.objects.filter(pk=run.pk).update(final_loss=rec.get("train_loss"))
+
+
+def run_training(run: TrainingRun, progress) -> None:
+    """Run ``python -m training.entry`` as a child process and stream its metrics into the database."""
+    out = Path(run.output_dir or artifacts_root() / f"run-{run.pk}")
+    out.mkdir(parents=True, exist_ok=True)
+    if not run.output_dir:
+        run.output_dir = str(out)
+        TrainingRun.objects.filter(pk=run.pk).update(output_dir=run.output_dir)
+    TrainingMetric.objects.filter(run=run).delete()  # a resumed run starts its curves again
+    (out / "metrics.jsonl").unlink(missing_ok=True)
+    config_path = out / "train_config.json"
+    config_path.write_text(json.dumps(run.train_config(), indent=2))
+    progress.message("starting the training process")
+    env = os.environ | {"PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+    tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
+    error = ""
+    with open(out / "train.log", "a", encoding="utf-8") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "training.entry", "--config", str(config_path)],
+            cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            bufsize=1, start_new_session=True,
+        )
+        lines: queue.Queue = queue.Queue()
+        threading.Thread(target=_reader, args=(proc.stdout, lines), daemon=True).start()
+        try:
+            while True:
+                if progress.cancelled:
+                    _terminate(proc)
+                    log.write("gsctune: cancelled, training process terminated\n")
+                    raise JobCancelled()
+                try:
+                    line = lines.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                if line is None:
+                    break
+                log.write(line + "\n")
+                if line.startswith(METRIC_PREFIX):
+                    record_metric(run, json.loads(line[len(METRIC_PREFIX):]), progress)
+                    continue
+                tail.append(line)
+                if line.startswith(ERROR_PREFIX):
+                    error = json.loads(line[len(ERROR_PREFIX):])["error"]
+        finally:
+            _terminate(proc)
+            log.flush()
+            TrainingRun.objects.filter(pk=run.pk).update(log_tail="\n".join(tail))
+    code = proc.wait()
+    if code != 0:
+        if code < 0:
+            error = error or f"the training process was killed by signal {-code} (out of memory?)"
+        raise TrainingError(error or f"the training process exited with code {code}; see the log tail")
+    progress.message("adapter saved")
+
+
+def run_merge(job: AdapterMerge, progress) -> None:
+    """Merge, convert to GGUF, quantize and write the Modelfile; a missing tool is reported, not raised."""
+    run = job.run
+    if not run.has_adapter:
+        raise ValueError(f"Run {run.pk} has no adapter yet (state {run.state}).")
+    out = Path(job.output_dir or Path(run.output_dir) / f"merge-{job.pk}")
+    AdapterMerge.objects.filter(pk=job.pk).update(output_dir=str(out))
+    progress.set_total(4)
+    steps = []
+
+    def log(message: str) -> None:
+        steps.append(message)
+        progress.advance()
+        progress.message(message)
+
+    result = merge_mod.export_model(run.adapter_dir, out, quant=job.quant or None, llama_dir=llama_cpp_dir(),
+                                    ollama_name=job.ollama_name or None, base_model=run.base_model, log=log)
+    result["log"] = steps
+    AdapterMerge.objects.filter(pk=job.pk).update(result=result)
+    if result["missing"]:
+        progress.message("done, with steps skipped: " + result["missing"][0][:400])
+
+
+def llama_cpp_dir() -> str | None:
+    """LLAMA_CPP_DIR from settings or the environment, else var/llama.cpp when scripts/get_llama_cpp.sh put it there."""
+    configured = getattr(settings, "LLAMA_CPP_DIR", None) or os.environ.get("LLAMA_CPP_DIR")
+    if configured:
+        return str(configured)
+    default = Path(settings.BASE_DIR) / "var" / "llama.cpp"
+    return str(default) if (default / "convert_hf_to_gguf.py").exists() else None
+
+
+def launch_merge(run: TrainingRun, quant: str = "Q8_0", ollama_name: str = "", user=None) -> AdapterMerge:
+    if not run.has_adapter:
+        raise ValueError(f"Run {run.pk} has no adapter to merge (state {run.get_state_display()}).")
+    with transaction.atomic():
+        job = AdapterMerge.objects.create(run=run, quant=quant, ollama_name=ollama_name.strip(), created_by=user)
+        job.enqueue()
+    return job
+
+
+# --------------------------------------------------------------------------- the run page
+
+
+@dataclass
+class RunNumbers:
+    step: int
+    max_steps: int | None
+    last_loss: float | None
+    last_eval_loss: float | None
+    tokens_per_s: float | None
+    eta: timedelta | None
+    cost_so_far: Decimal | None
+    cost_projected: Decimal | None
+
+
+def run_numbers(run: TrainingRun) -> RunNumbers:
+    """Progress, ETA and elapsed cost at the run's GPU price per hour."""
+    train = run.metrics.filter(kind="train").order_by("-step").first()
+    evals = run.metrics.filter(kind="eval").order_by("-step").first()
+    elapsed = run.elapsed
+    step, total = run.progress_done, run.progress_total
+    eta = None
+    if run.is_active and train and train.elapsed_s and step and total:
+        eta = timedelta(seconds=train.elapsed_s / step * max(total - step, 0))
+    cost = projected = None
+    if elapsed:
+        hours = Decimal(elapsed.total_seconds()) / Decimal(3600)
+        cost = (hours * run.gpu_price_per_hour).quantize(Decimal("0.01"))
+        if eta is not None:
+            projected = ((hours + Decimal(eta.total_seconds()) / Decimal(3600)) * run.gpu_price_per_hour).quantize(
+                Decimal("0.01"))
+    recent = [m.tokens_per_s for m in run.metrics.filter(kind="train", tokens_per_s__isnull=False)
+              .order_by("-step")[:10]]
+    return RunNumbers(step=step, max_steps=total, last_loss=train.loss if train else None,
+                      last_eval_loss=evals.eval_loss if evals else None,
+                      tokens_per_s=sum(recent) / len(recent) if recent else None,
+                      eta=eta, cost_so_far=cost, cost_projected=projected)
+
+
+PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4d7c0f", "#be185d"]
+
+
+def chart(runs: list[TrainingRun], width: int = 640, height: int = 240, pad: int = 36) -> dict:
+    """Loss and eval-loss curves of one or several runs as SVG polyline coordinates (drawn server-side)."""
+    series = []
+    for i, run in enumerate(runs):
+        color = PALETTE[i % len(PALETTE)]
+        rows = list(run.metrics.order_by("step").values_list("kind", "step", "loss", "eval_loss"))
+        train = [(s, v) for k, s, v, _ in rows if k == "train" and v is not None]
+        evals = [(s, v) for k, s, _, v in rows if k == "eval" and v is not None]
+        if train:
+            series.append({"run": run, "label": f"{run} loss", "color": color, "points": train, "dashed": False})
+        if evals:
+            series.append({"run": run, "label": f"{run} eval", "color": color, "points": evals, "dashed": True})
+    values = [v for s in series for _, v in s["points"]]
+    steps = [x for s in series for x, _ in s["points"]]
+    if not values:
+        return {"empty": True, "width": width, "height": height}
+    lo, hi = min(values), max(values)
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.5, hi + 0.5
+    x0, x1 = min(steps), max(max(steps), min(steps) + 1)
+
+    def xy(step, value):
+        x = pad + (step - x0) / (x1 - x0) * (width - 2 * pad)
+        y = height - pad - (value - lo) / (hi - lo) * (height - 2 * pad)
+        return f"{x:.1f},{y:.1f}"
+
+    for s in series:
+        s["polyline"] = " ".join(xy(st, v) for st, v in s["points"])
+        s["dots"] = [xy(st, v).split(",") for st, v in s["points"]] if len(s["points"]) < 60 else []
+    ticks = [{"y": f"{height - pad - f * (height - 2 * pad):.1f}", "label": f"{lo + f * (hi - lo):.3g}"}
+             for f in (0, 0.25, 0.5, 0.75, 1)]
+    return {"empty": False, "width": width, "height": height, "pad": pad, "series": series, "ticks": ticks,
+            "x_first": x0, "x_last": x1, "x_axis_y": height - pad, "x_right": width - pad}
+
+
+def run_files(run: TrainingRun) -> list[dict]:
+    """Downloadable artifacts of a run: adapter, tokenizer, resolved config, log, metrics."""
+    root = Path(run.output_dir) if run.output_dir else None
+    if root is None or not root.exists():
+        return []
+    files = []
+    for rel in DOWNLOADABLE:
+        path = root / rel
+        if path.is_file():
+            files.append({"name": rel, "size": path.stat().st_size})
+    return files
+
+
+DOWNLOADABLE = (
+    "adapter/adapter_model.safetensors", "adapter/adapter_config.json", "adapter/tokenizer.json",
+    "adapter/tokenizer_config.json", "adapter/chat_template.jinja", "resolved_config.json", "train_config.json",
+    "train.log", "metrics.jsonl",
+)
