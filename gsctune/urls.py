@@ -14,5 +14,8 @@ urlpatterns = [
     path("jobs/<str:label>/<int:pk>/cancel/", views.job_cancel, name="job-cancel"),
     path("review/", include("labeling.urls_review")),
     path("exports/", include("labeling.urls_export")),
+    path("labeling/", include("labeling.urls_labeling")),
+    path("training/", include("training.urls")),
     path("", include("labeling.urls")),
+    path("", include("evaluation.urls")),
 ]

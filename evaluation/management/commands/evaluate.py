@@ -1,0 +1,70 @@
+"""Run an eval in this process and print the metric table (the same run the web page launches)."""
+import json
+import sys
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from evaluation.models import EvalRun
+from evaluation.services import (EvalError, create_eval_run, export_example_ids, format_table, sample_example_ids)
+from gsctune.jobs import JobState, run_in_foreground
+
+
+class Command(BaseCommand):
+    help = ("Evaluate an OpenAI-compatible endpoint (or an adapter) on an export's validation split or a seeded "
+            "sample and print the metrics with 95% intervals.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--base-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:11434/v1")
+        parser.add_argument("--model", help="model name sent to the endpoint")
+        parser.add_argument("--adapter", help="evaluate this PEFT adapter folder locally instead of an endpoint")
+        parser.add_argument("--base-model", help="base model folder for --adapter")
+        parser.add_argument("--api-key-env", default="", help="NAME of the environment variable with the API key")
+        source = parser.add_mutually_exclusive_group(required=True)
+        source.add_argument("--export", type=int, help="SFT export id: use its validation split")
+        source.add_argument("--sample", type=int, help="number of labeled examples to sample")
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--language", default="", help="only examples touching this language (with --sample)")
+        parser.add_argument("--prompt", choices=[c for c, _ in EvalRun.PromptKind.choices], default="finetune")
+        parser.add_argument("--concurrency", type=int, default=4)
+        parser.add_argument("--max-tokens", type=int, default=4096)
+        parser.add_argument("--max-diff-chars", type=int, default=None)
+        parser.add_argument("--timeout", type=float, default=300.0)
+        parser.add_argument("--name", default="")
+        parser.add_argument("--json", dest="json_out", help="also write the summary as JSON to this file")
+
+    def handle(self, *args, **opts):
+        if opts["adapter"]:
+            if not opts["base_model"]:
+                raise CommandError("--adapter needs --base-model")
+            system = {"backend": EvalRun.Backend.ADAPTER, "adapter_path": opts["adapter"],
+                      "base_model_path": opts["base_model"]}
+            default_name = f"adapter {Path(opts['adapter']).name}"
+        else:
+            if not (opts["base_url"] and opts["model"]):
+                raise CommandError("give --base-url and --model (or --adapter and --base-model)")
+            system = {"backend": EvalRun.Backend.ENDPOINT, "base_url": opts["base_url"], "model": opts["model"],
+                      "api_key_env": opts["api_key_env"]}
+            default_name = opts["model"]
+        try:
+            if opts["export"] is not None:
+                ids = export_example_ids(opts["export"])
+                source = f"export {opts['export']} validation split"
+            else:
+                ids = sample_example_ids(opts["sample"], opts["seed"], language=opts["language"])
+                source = f"sample of {len(ids)} (seed {opts['seed']}{', ' + opts['language'] if opts['language'] else ''})"
+            run = create_eval_run(
+                name=opts["name"] or default_name, example_ids=ids, examples_source=source, enqueue=False,
+                export_id=opts["export"], prompt_kind=opts["prompt"], concurrency=opts["concurrency"],
+                max_tokens=opts["max_tokens"], max_diff_chars=opts["max_diff_chars"], timeout_s=opts["timeout"],
+                **system)
+        except EvalError as exc:
+            raise CommandError(str(exc)) from None
+        self.stderr.write(f"eval run {run.pk}: {len(ids)} examples ({source})")
+        run = run_in_foreground(run, stream=sys.stderr)
+        if run.state != JobState.SUCCEEDED:
+            raise CommandError(f"eval run {run.pk} {run.state}: {run.error.splitlines()[0] if run.error else ''}")
+        self.stdout.write(format_table(run.summary))
+        if opts["json_out"]:
+            Path(opts["json_out"]).write_text(json.dumps({"run": run.pk, "name": run.name, **run.summary}, indent=2))
+            self.stderr.write(f"summary written to {opts['json_out']}")

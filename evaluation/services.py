@@ -1,0 +1,576 @@
+"""Eval runs and blind comparisons: the work behind the views, the command and the worker."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import queue
+import random
+import statistics
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from gsctune.jobs import JobCancelled
+from gsctune.llm_client import CallResult, ClientConfig, TeacherClient, Usage
+from gsctune.prompts import DEFAULT_PROMPT, build_finetune_messages, build_messages
+from gsctune.proposal import _json_candidates, parse_proposal
+from labeling.models import Example, Label
+
+from . import metrics, stats
+from .models import (CRITERIA, ComparisonItem, ComparisonOutput, ComparisonSet, ComparisonSystem, EvalRun,
+                     Prediction, Score, Vote)
+
+BOOT = 1000
+LEASE_SECONDS = 600
+
+
+class EvalError(ValueError):
+    """Bad input for an eval run or a comparison set; the message says what to fix."""
+
+
+# --------------------------------------------------------------------------- choosing examples
+
+def _seeded_rank(seed: int, key: str) -> str:
+    return hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()
+
+
+def sample_example_ids(n: int, seed: int, *, labeled_only: bool = True, language: str = "",
+                       repo: str = "") -> list[int]:
+    """A uniform random sample (seeded hash order, so the same seed gives the same examples)."""
+    qs = Example.objects.all()
+    if labeled_only:
+        qs = qs.filter(labels__isnull=False).distinct()
+    if language:
+        qs = qs.filter(languages_text__contains=f" {language} ")
+    if repo:
+        qs = qs.filter(repo_url=repo)
+    rows = sorted(qs.values_list("id", "key"), key=lambda r: _seeded_rank(seed, r[1]))
+    if not rows:
+        raise EvalError("no examples match (labeled examples are needed as references)")
+    return [pk for pk, _ in rows[:n]]
+
+
+def export_example_ids(export_id: int) -> list[int]:
+    """The validation split of an SFT export snapshot, from the provenance in its manifest."""
+    from labeling.models import SFTExport
+
+    export = SFTExport.objects.filter(pk=export_id).first()
+    if export is None:
+        raise EvalError(f"export {export_id} does not exist")
+    try:
+        manifest = json.loads(export.file_path("manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EvalError(f"export {export_id} has no readable manifest.json ({exc}); has it finished?") from None
+    keys = [r["key"] for r in manifest.get("records", []) if r.get("split") == "val"]
+    by_key = dict(Example.objects.filter(key__in=keys).values_list("key", "id"))
+    ids = [by_key[k] for k in keys if k in by_key]
+    if not ids:
+        raise EvalError(f"export {export_id} has no validation examples in the database")
+    return ids
+
+
+def reference_labels(example_ids) -> dict[int, Label]:
+    """Per example the label to score against: the latest human correction, else the latest other label."""
+    refs: dict[int, Label] = {}
+    for label in Label.objects.filter(example_id__in=list(example_ids)).order_by("id"):
+        current = refs.get(label.example_id)
+        if current is None or label.source == Label.Source.HUMAN or current.source != Label.Source.HUMAN:
+            refs[label.example_id] = label
+    return refs
+
+
+def example_record(example: Example, label: Label | None) -> dict:
+    """The example as the system sees it: with the reference label's injected junk, if any."""
+    if label is not None:
+        record = label.as_labeled()
+        record.pop("label")
+        return record
+    record = example.as_harvested()
+    record.update(noise_injected=False, injected_files=[])
+    return record
+
+
+def prompt_messages(run: EvalRun, record: dict) -> list[dict]:
+    if run.prompt_kind == EvalRun.PromptKind.LABELING:
+        return build_messages(record, DEFAULT_PROMPT, run.max_diff_chars)
+    return build_finetune_messages(record["changed_files"], record["diff"], run.max_diff_chars)
+
+
+# --------------------------------------------------------------------------- creating and running
+
+def create_eval_run(*, name: str, example_ids: list[int], examples_source: str, user=None,
+                    enqueue: bool = True, **fields) -> EvalRun:
+    """Store a run with its resolved example list; queue it once the transaction commits."""
+    if not example_ids:
+        raise EvalError("the run has no examples")
+    backend = fields.get("backend", EvalRun.Backend.ENDPOINT)
+    if backend == EvalRun.Backend.ENDPOINT and not (fields.get("base_url") and fields.get("model")):
+        raise EvalError("an endpoint run needs a base URL and a model name")
+    if backend == EvalRun.Backend.ADAPTER and not (fields.get("base_model_path") and fields.get("adapter_path")):
+        raise EvalError("an adapter run needs the base model folder and the adapter folder")
+    with transaction.atomic():
+        run = EvalRun.objects.create(name=name, example_ids=list(example_ids), examples_source=examples_source,
+                                     progress_total=len(example_ids), created_by=user, **fields)
+        if enqueue:
+            run.enqueue()
+    return run
+
+
+@dataclass
+class _Item:
+    example: Example
+    reference: Label | None
+    record: dict
+    messages: list[dict]
+
+
+def run_eval(run: EvalRun, progress) -> None:
+    """Predict every example not yet predicted, score each as it arrives, then summarize."""
+    run.predictions.exclude(error="").delete()  # remote failures are retried on resume
+    done = set(run.predictions.values_list("example_id", flat=True))
+    todo = [pk for pk in run.example_ids if pk not in done]
+    progress.set_total(len(run.example_ids))
+    progress.set_counts(len(done))
+    examples = Example.objects.in_bulk(todo)
+    refs = reference_labels(todo)
+    items = []
+    for pk in todo:
+        if pk not in examples:
+            continue  # deleted since the run was created
+        record = example_record(examples[pk], refs.get(pk))
+        items.append(_Item(examples[pk], refs.get(pk), record, prompt_messages(run, record)))
+    progress.message(f"{len(items)} examples to predict with {run.system_label}")
+    source = _endpoint_results(run, items) if run.backend == EvalRun.Backend.ENDPOINT else _adapter_results(run, items)
+    try:
+        for item, result in source:
+            prediction = save_prediction(run, item, result)
+            progress.advance(done=0 if prediction.failed else 1, failed=1 if prediction.failed else 0)
+            progress.raise_if_cancelled()
+    finally:
+        close = getattr(source, "close", None)
+        if close:
+            close()
+        run.summary = summarize_run(run)
+        EvalRun.objects.filter(pk=run.pk).update(summary=run.summary)
+    failed = run.predictions.exclude(error="").count()
+    progress.message(f"done: {run.predictions.count() - failed} predicted, {failed} request failures")
+
+
+def save_prediction(run: EvalRun, item: _Item, result: CallResult) -> Prediction:
+    """Store one output whole and its per-prediction metrics (remote failures are kept, unscored)."""
+    remote_failure = result.error_kind not in ("", "unparseable", "truncated", "empty")
+    proposal = result.proposal.to_label_dict() if result.proposal is not None else None
+    json_found = proposal is not None or bool(result.text and _json_candidates(result.text)[0])
+    reference = None
+    if item.reference is not None:
+        reference = {"commits": item.reference.commits, "gitignore": item.reference.gitignore}
+    scores = {} if remote_failure else metrics.score_prediction(proposal, item.record, reference, parsed=json_found)
+    return Prediction.objects.create(
+        run=run, example=item.example, reference=item.reference, raw=result.text, proposal=proposal,
+        json_found=json_found, parse_error="" if proposal is not None else result.error,
+        error_kind=result.error_kind, error=result.error if remote_failure else "",
+        finish_reason=result.finish_reason, latency_s=result.latency_s,
+        prompt_tokens=result.usage.prompt_tokens, completion_tokens=result.usage.completion_tokens,
+        attempts=result.attempts, scores=scores,
+    )
+
+
+_DONE = object()
+
+
+def _endpoint_results(run: EvalRun, items: list[_Item]):
+    """Yield (item, CallResult) as answers arrive; the HTTP calls run on an event loop in a side thread.
+
+    Database writes stay in the job's thread; the loop only talks HTTP. Bounded
+    by the run's concurrency, with the labeling client's retry rules and no
+    repair turn (an eval measures the first answer).
+    """
+    api_key = os.environ.get(run.api_key_env, "") if run.api_key_env else ""
+    config = ClientConfig(base_url=run.base_url, model=run.model, api_key=api_key, temperature=run.temperature,
+                          max_tokens=run.max_tokens, timeout=run.timeout_s, concurrency=max(1, run.concurrency),
+                          max_repairs=0)
+    results: queue.Queue = queue.Queue()
+    stop = threading.Event()
+
+    async def main() -> None:
+        pending = iter(items)
+        async with TeacherClient(config) as client:
+            async def worker() -> None:
+                for item in pending:
+                    if stop.is_set():
+                        return
+                    results.put((item, await client.complete(item.messages)))
+
+            await asyncio.gather(*(worker() for _ in range(config.concurrency)))
+
+    def loop() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # handed to the job's thread, which fails the job
+            results.put(exc)
+        finally:
+            results.put(_DONE)
+
+    thread = threading.Thread(target=loop, name=f"eval-{run.pk}", daemon=True)
+    thread.start()
+    try:
+        while (got := results.get()) is not _DONE:
+            if isinstance(got, BaseException):
+                raise got
+            yield got
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def _adapter_results(run: EvalRun, items: list[_Item]):
+    """Yield (item, CallResult) from a base model + PEFT adapter generating greedily on this worker."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(run.adapter_path)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    base = AutoModelForCausalLM.from_pretrained(run.base_model_path, dtype=dtype)
+    model = PeftModel.from_pretrained(base, run.adapter_path).to(device).eval()
+    for item in items:
+        started = time.perf_counter()
+        ids = tokenizer.apply_chat_template(item.messages, add_generation_prompt=True, return_tensors="pt",
+                                            return_dict=True)
+        ids = {k: v.to(device) for k, v in ids.items()}
+        with torch.no_grad():
+            out = model.generate(**ids, max_new_tokens=run.max_tokens, do_sample=False,
+                                 pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
+        new = out[0, ids["input_ids"].shape[1]:]
+        text = tokenizer.decode(new, skip_special_tokens=True)
+        parsed = parse_proposal(text)
+        hit_limit = len(new) >= run.max_tokens and (tokenizer.eos_token_id not in new.tolist())
+        result = CallResult(text=text, proposal=parsed.proposal, finish_reason="length" if hit_limit else "stop",
+                            usage=Usage(int(ids["input_ids"].shape[1]), int(len(new))), attempts=1,
+                            model=run.adapter_path, latency_s=time.perf_counter() - started)
+        if not parsed.ok:
+            result.error_kind = "truncated" if hit_limit else ("unparseable" if text.strip() else "empty")
+            result.error = parsed.error if text.strip() else "the answer is empty"
+        yield item, result
+
+
+# --------------------------------------------------------------------------- reports
+
+def _scored(run: EvalRun):
+    return (run.predictions.filter(error="").select_related("example")
+            .only("scores", "latency_s", "prompt_tokens", "completion_tokens", "example__languages",
+                  "example__diff_chars"))
+
+
+def summarize_run(run: EvalRun) -> dict:
+    """Overall metrics, breakdowns by language and diff size, cost and latency (stored on the run)."""
+    preds = list(_scored(run))
+    rows = [p.scores for p in preds]
+    langs = [p.example.languages or ["(none)"] for p in preds]
+    sizes = [[metrics.diff_size_bucket(p.example.diff_chars)] for p in preds]
+    latencies = [p.latency_s for p in preds]
+    size_order = [name for _, name in metrics.DIFF_SIZE_BUCKETS]
+    by_size = metrics.breakdown(rows, sizes, n_boot=BOOT)
+    return {
+        "n": len(rows),
+        "failed": run.predictions.exclude(error="").count(),
+        "overall": metrics.aggregate(rows, n_boot=BOOT),
+        "by_language": metrics.breakdown(rows, langs, n_boot=BOOT),
+        "by_size": {k: by_size[k] for k in size_order if k in by_size},
+        "latency": {
+            "mean": statistics.fmean(latencies) if latencies else None,
+            "p50": statistics.median(latencies) if latencies else None,
+            "p90": statistics.quantiles(latencies, n=10)[-1] if len(latencies) >= 2 else None,
+        },
+        "tokens": {"prompt": sum(p.prompt_tokens for p in preds),
+                   "completion": sum(p.completion_tokens for p in preds)},
+    }
+
+
+def metric_table(summary: dict) -> list[dict]:
+    """Rows for the metric table: label, direction, mean, interval, n."""
+    overall = summary.get("overall") or {}
+    rows = []
+    for name, (label, higher) in metrics.METRICS.items():
+        cell = overall.get(name) or {"mean": None, "lo": None, "hi": None, "n": 0}
+        rows.append({"name": name, "label": label, "higher_is_better": higher, **cell})
+    return rows
+
+
+def format_table(summary: dict) -> str:
+    """The metric table as plain text (management command)."""
+    lines = [f"{'metric':42s} {'mean':>7s} {'95% interval':>17s} {'n':>6s}"]
+    for row in metric_table(summary):
+        if row["n"]:
+            lines.append(f"{row['label']:42s} {row['mean']:7.3f} [{row['lo']:6.3f}, {row['hi']:6.3f}] {row['n']:6d}")
+        else:
+            lines.append(f"{row['label']:42s} {'-':>7s} {'':17s} {0:6d}")
+    lat = summary.get("latency") or {}
+    if lat.get("mean") is not None:
+        lines.append(f"\npredictions {summary['n']} (request failures {summary['failed']}); latency mean "
+                     f"{lat['mean']:.2f} s, p50 {lat['p50']:.2f} s; tokens {summary['tokens']['prompt']} in, "
+                     f"{summary['tokens']['completion']} out")
+    return "\n".join(lines)
+
+
+def compare_runs(runs: list[EvalRun]) -> list[dict]:
+    """Per metric: each run's mean and interval, and its paired difference to the first run.
+
+    The difference is taken on the examples both runs scored, with a bootstrap
+    interval over those examples, so runs on different samples are not
+    compared as if they were paired.
+    """
+    per_run = [{p["example_id"]: p["scores"] for p in r.predictions.filter(error="").values("example_id", "scores")}
+               for r in runs]
+    rows = []
+    for name, (label, higher) in metrics.METRICS.items():
+        cells = []
+        for i, run in enumerate(runs):
+            cell = dict((run.summary.get("overall") or {}).get(name) or {"mean": None, "n": 0})
+            if i:
+                base, other = per_run[0], per_run[i]
+                diffs = [other[k][name] - base[k][name] for k in base.keys() & other.keys()
+                         if base[k].get(name) is not None and other[k].get(name) is not None]
+                d = stats.mean_ci(diffs, n_boot=BOOT, seed=i)
+                cell["diff"] = d
+                if d["n"] and d["lo"] is not None:
+                    better = d["lo"] > 0 if higher else d["hi"] < 0
+                    worse = d["hi"] < 0 if higher else d["lo"] > 0
+                    cell["verdict"] = "better" if better else "worse" if worse else "same"
+            cells.append(cell)
+        rows.append({"name": name, "label": label, "higher_is_better": higher, "cells": cells})
+    return rows
+
+
+# --------------------------------------------------------------------------- blind comparisons
+
+LETTERS = "ABCDEFGH"
+
+
+def _system_outputs(spec: dict) -> tuple[str, dict[int, tuple[dict | None, str]]]:
+    """(default name, {example_id: (proposal, raw)}) for one system spec."""
+    kind = spec.get("kind")
+    if kind == ComparisonSystem.Kind.EVAL_RUN:
+        run = EvalRun.objects.filter(pk=spec.get("eval_run")).first()
+        if run is None:
+            raise EvalError(f"eval run {spec.get('eval_run')} does not exist")
+        outs = {p.example_id: (p.proposal, p.raw) for p in run.predictions.filter(error="")}
+        return run.name, outs
+    if kind == ComparisonSystem.Kind.TEACHER:
+        labels = Label.objects.exclude(source=Label.Source.HUMAN)
+        if spec.get("model"):
+            labels = labels.filter(model=spec["model"])
+        outs = {lab.example_id: ({"commits": lab.commits, "gitignore": lab.gitignore}, "")
+                for lab in labels.order_by("id")}
+        return f"teacher {spec.get('model') or 'labels'}", outs
+    if kind == ComparisonSystem.Kind.HUMAN:
+        outs = {}
+        for pk, commits in Example.objects.values_list("id", "original_commits"):
+            if commits:
+                outs[pk] = ({"commits": [{"subject": c.get("subject", ""), "files": c.get("files", []), "body": "",
+                                          "issues": []} for c in commits], "gitignore": []}, "")
+        return "original human commits", outs
+    raise EvalError(f"unknown system kind {kind!r} (eval_run, teacher or human)")
+
+
+def build_comparison_set(name: str, systems: list[dict], *, n_items: int, seed: int = 0,
+                         user=None) -> ComparisonSet:
+    """Freeze the outputs of 2+ systems on a seeded sample of the examples they all answered."""
+    if len(systems) < 2:
+        raise EvalError("a comparison needs at least two systems")
+    if len(systems) > len(LETTERS):
+        raise EvalError(f"at most {len(LETTERS)} systems")
+    resolved = []
+    for i, spec in enumerate(systems, 1):
+        try:
+            default, outs = _system_outputs(spec)
+        except EvalError as exc:
+            raise EvalError(f"system {i}: {exc}") from None
+        if not outs:
+            raise EvalError(f"system {i} ({default}) has no outputs")
+        resolved.append((spec, spec.get("name") or default, outs))
+    common = set.intersection(*(set(outs) for _, _, outs in resolved))
+    if not common:
+        raise EvalError("the systems have no example in common")
+    keys = dict(Example.objects.filter(pk__in=common).values_list("id", "key"))
+    chosen = sorted(common, key=lambda pk: _seeded_rank(seed, keys[pk]))[:n_items]
+    with transaction.atomic():
+        cset = ComparisonSet.objects.create(name=name, seed=seed, created_by=user)
+        sys_rows = [ComparisonSystem.objects.create(
+            comparison_set=cset, name=label, kind=spec["kind"], eval_run_id=spec.get("eval_run"),
+            teacher_model=spec.get("model", "")) for spec, label, _ in resolved]
+        for position, pk in enumerate(chosen, 1):
+            item = ComparisonItem.objects.create(comparison_set=cset, example_id=pk, position=position)
+            ComparisonOutput.objects.bulk_create([
+                ComparisonOutput(item=item, system=row, proposal=outs[pk][0], raw=outs[pk][1] or "")
+                for row, (_, _, outs) in zip(sys_rows, resolved)])
+    return cset
+
+
+def display_order(item: ComparisonItem, reviewer_id: int, seed: int) -> list[int]:
+    """System ids in the order shown (A, B, ...): random per item and reviewer, stable on reload."""
+    ids = sorted(item.outputs.values_list("system_id", flat=True))
+    rng = random.Random(int(_seeded_rank(seed, f"{item.pk}:{reviewer_id}")[:16], 16))
+    rng.shuffle(ids)
+    return ids
+
+
+def _lease_free(user, now):
+    return Q(leased_by__isnull=True) | Q(lease_expires__lt=now) | Q(leased_by=user)
+
+
+def next_item(user, cset: ComparisonSet) -> ComparisonItem | None:
+    """Lease the next item this reviewer has not voted on and nobody else holds (fewest votes first)."""
+    now = timezone.now()
+    mine = ComparisonItem.objects.filter(comparison_set=cset, leased_by=user, lease_expires__gte=now) \
+        .exclude(votes__reviewer=user).first()
+    if mine:
+        return mine
+    candidates = (ComparisonItem.objects.filter(comparison_set=cset).filter(_lease_free(user, now))
+                  .exclude(votes__reviewer=user).order_by("n_votes", "position").values_list("pk", flat=True)[:20])
+    for pk in candidates:
+        item = ComparisonItem(pk=pk, comparison_set=cset)
+        if take_lease(item, user):
+            return ComparisonItem.objects.get(pk=pk)
+    return None
+
+
+def take_lease(item: ComparisonItem, user) -> bool:
+    """Lease the item to the user unless another reviewer holds it; a reviewer holds one item per set."""
+    now = timezone.now()
+    # Conditional update: if another reviewer took it a moment ago, nothing changes.
+    taken = ComparisonItem.objects.filter(pk=item.pk).filter(_lease_free(user, now)).update(
+        leased_by=user, lease_expires=now + timedelta(seconds=LEASE_SECONDS))
+    if taken:
+        ComparisonItem.objects.filter(comparison_set_id=item.comparison_set_id, leased_by=user) \
+            .exclude(pk=item.pk).update(leased_by=None, lease_expires=None)
+    return bool(taken)
+
+
+def lease_holder(item: ComparisonItem, user):
+    """Another reviewer holding an unexpired lease on the item, else None."""
+    if item.leased_by_id and item.leased_by_id != user.pk and item.lease_expires and item.lease_expires > timezone.now():
+        return item.leased_by
+    return None
+
+
+def record_vote(user, item: ComparisonItem, scores: dict[str, dict[str, int]], preference: str,
+                seconds: float = 0.0) -> Vote:
+    """Store a vote given by letters as shown: scores[letter][criterion] in 1..5, preference a letter, tie or bad."""
+    order = display_order(item, user.pk, item.comparison_set.seed)
+    letters = LETTERS[:len(order)]
+    by_letter = dict(zip(letters, order))
+    problems = []
+    for letter in letters:
+        for criterion, label in CRITERIA:
+            value = (scores.get(letter) or {}).get(criterion)
+            if not isinstance(value, int) or not 1 <= value <= 5:
+                problems.append(f"{label} of {letter}")
+    if problems:
+        raise EvalError("score 1-5 missing for: " + ", ".join(problems))
+    if preference in by_letter:
+        kind, preferred = Vote.Preference.SYSTEM, by_letter[preference]
+    elif preference in ("tie", "bad"):
+        kind, preferred = (Vote.Preference.TIE if preference == "tie" else Vote.Preference.BOTH_BAD), None
+    else:
+        raise EvalError("choose a preference: " + ", ".join(letters) + ", tie or all bad")
+    holder = lease_holder(item, user)
+    if holder is not None:
+        raise EvalError(f"{holder.get_username()} is scoring this item right now")
+    try:
+        with transaction.atomic():
+            vote = Vote.objects.create(item=item, reviewer=user, order=order, preference=kind, preferred_id=preferred,
+                                       seconds_spent=min(max(float(seconds or 0), 0.0), 3600.0))
+            Score.objects.bulk_create([Score(vote=vote, system_id=by_letter[letter], criterion=criterion,
+                                             value=scores[letter][criterion])
+                                       for letter in letters for criterion, _ in CRITERIA])
+            ComparisonItem.objects.filter(pk=item.pk).update(n_votes=F("n_votes") + 1, leased_by=None,
+                                                             lease_expires=None)
+    except IntegrityError:
+        raise EvalError("you have already scored this item") from None
+    return vote
+
+
+def vote_outcomes(votes) -> list[stats.Outcome]:
+    """Pairwise outcomes from preferences: the preferred output beats each other one; tie/all bad: ties."""
+    outcomes = []
+    for vote in votes:
+        ids = sorted(vote.order)
+        for i, a in enumerate(ids):
+            for b in ids[i + 1:]:
+                if vote.preference == Vote.Preference.SYSTEM:
+                    if vote.preferred_id not in (a, b):
+                        continue  # preferring C says nothing about A against B
+                    outcomes.append((str(a), str(b), 1.0 if vote.preferred_id == a else 0.0))
+                else:
+                    outcomes.append((str(a), str(b), 0.5))
+    return outcomes
+
+
+def comparison_results(cset: ComparisonSet) -> dict:
+    """Mean scores with intervals, win rates, Bradley-Terry ranking and votes per reviewer."""
+    systems = list(cset.systems.all())
+    names = {str(s.pk): s.name for s in systems}
+    votes = list(Vote.objects.filter(item__comparison_set=cset).select_related("reviewer"))
+    values: dict[tuple[int, str], list[int]] = defaultdict(list)
+    for sid, criterion, value in Score.objects.filter(vote__item__comparison_set=cset).values_list(
+            "system_id", "criterion", "value"):
+        values[(sid, criterion)].append(value)
+    score_rows = []
+    for s in systems:
+        cells = [stats.mean_ci(values[(s.pk, c)], n_boot=BOOT, seed=s.pk) for c, _ in CRITERIA]
+        overall = [sum(vals) / len(vals) for vals in zip(*(values[(s.pk, c)] for c, _ in CRITERIA))]
+        score_rows.append({"system": s, "cells": cells, "overall": stats.mean_ci(overall, n_boot=BOOT, seed=s.pk)})
+    outcomes = vote_outcomes(votes)
+    rates = [dict(r, a_name=names[r["a"]], b_name=names[r["b"]]) for r in stats.win_rates(outcomes)]
+    ranking = [dict(r, name=names[r["system"]])
+               for r in stats.bradley_terry(outcomes, [str(s.pk) for s in systems], n_boot=BOOT, seed=cset.seed)]
+    firsts = Counter(v.preferred_id for v in votes if v.preference == Vote.Preference.SYSTEM)
+    per_reviewer = Counter(v.reviewer.get_username() for v in votes)
+    return {
+        "systems": systems,
+        "criteria": CRITERIA,
+        "scores": score_rows,
+        "win_rates": rates,
+        "ranking": ranking,
+        "n_votes": len(votes),
+        "preferred": [{"system": s, "n": firsts.get(s.pk, 0)} for s in systems],
+        "ties": sum(v.preference == Vote.Preference.TIE for v in votes),
+        "all_bad": sum(v.preference == Vote.Preference.BOTH_BAD for v in votes),
+        "per_reviewer": sorted(per_reviewer.items()),
+        "n_items": cset.items.count(),
+    }
+
+
+EXPORT_FIELDS = ["item", "example", "reviewer", "system", "shown_as", *[c for c, _ in CRITERIA], "preference",
+                 "preferred_system", "seconds", "voted_at"]
+
+
+def export_rows(cset: ComparisonSet) -> list[dict]:
+    """One row per vote and system, for the JSON and CSV downloads."""
+    names = {s.pk: s.name for s in cset.systems.all()}
+    rows = []
+    votes = (Vote.objects.filter(item__comparison_set=cset).select_related("reviewer", "item__example")
+             .prefetch_related("scores").order_by("item__position", "id"))
+    for vote in votes:
+        by_system: dict[int, dict] = defaultdict(dict)
+        for score in vote.scores.all():
+            by_system[score.system_id][score.criterion] = score.value
+        for idx, sid in enumerate(vote.order):
+            rows.append({
+                "item": vote.item.position, "example": vote.item.example.key,
+                "reviewer": vote.reviewer.get_username(), "system": names.get(sid, str(sid)),
+                "shown_as": LETTERS[idx], **{c: by_system[sid].get(c) for c, _ in CRITERIA},
+                "preference": vote.preference, "preferred_system": names.get(vote.preferred_id, ""),
+                "seconds": round(vote.seconds_spent, 1), "voted_at": vote.created_at.isoformat(),
+            })
+    return rows

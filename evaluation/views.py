@@ -1,0 +1,235 @@
+"""Eval reports and blind side-by-side scoring. Thin: the work is in services."""
+import csv
+import json
+import time
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from labeling.diffs import split_diff
+
+from . import charts, metrics, services
+from .forms import ComparisonSetForm, EvalRunForm
+from .models import CRITERIA, ComparisonItem, ComparisonSet, EvalRun, Prediction, Vote
+
+KEY_METRICS = ("parsed", "exact", "pair_f1", "jaccard", "type_acc", "hallucination", "junk_routed", "format_ok",
+               "coverage")
+
+
+def home(request):
+    return render(request, "evaluation/home.html", {
+        "runs": EvalRun.objects.all()[:100],
+        "sets": ComparisonSet.objects.all()[:50],
+        "run_form": EvalRunForm(),
+        "set_form": ComparisonSetForm(),
+    })
+
+
+@require_POST
+@staff_member_required
+def run_new(request):
+    form = EvalRunForm(request.POST)
+    if form.is_valid():
+        d = form.cleaned_data
+        try:
+            if d["source"] == "export":
+                ids = services.export_example_ids(d["export"].pk)
+                source = f"export {d['export'].pk} validation split"
+            else:
+                ids = services.sample_example_ids(d["sample"], d["seed"] or 0, language=d["language"])
+                source = f"sample of {len(ids)} (seed {d['seed'] or 0}{', ' + d['language'] if d['language'] else ''})"
+            run = services.create_eval_run(
+                name=d["name"], example_ids=ids, examples_source=source, user=request.user,
+                export_id=d["export"].pk if d["source"] == "export" else None,
+                **{k: d[k] for k in ("backend", "base_url", "model", "api_key_env", "base_model_path",
+                                     "adapter_path", "training_run_id", "prompt_kind", "concurrency",
+                                     "max_tokens", "max_diff_chars")})
+        except services.EvalError as exc:
+            messages.error(request, str(exc))
+            return redirect("eval-home")
+        return redirect(run)
+    for error in form.errors.values():
+        messages.error(request, " ".join(error))
+    return redirect("eval-home")
+
+
+def run_detail(request, pk: int):
+    run = get_object_or_404(EvalRun, pk=pk)
+    table = services.metric_table(run.summary)
+    show = request.GET.get("show", "")
+    preds = run.predictions.select_related("example").defer("raw", "example__diff")
+    if show == "failed":
+        preds = preds.exclude(error="")
+    elif show == "unparsed":
+        preds = preds.filter(error="", proposal__isnull=True)
+    elif show == "inexact":
+        preds = preds.filter(error="", scores__exact=0.0)
+    page = Paginator(preds, 50).get_page(request.GET.get("page"))
+    return render(request, "evaluation/run_detail.html", {
+        "run": run,
+        "table": table,
+        "chart": charts.interval_chart([r for r in table if r["name"] != "schema_valid"]),
+        "by_language": _breakdown(run.summary.get("by_language") or {}),
+        "by_size": _breakdown(run.summary.get("by_size") or {}),
+        "key_labels": [metrics.METRICS[m][0] for m in KEY_METRICS],
+        "page": page,
+        "show": show,
+    })
+
+
+def _breakdown(groups: dict) -> list[dict]:
+    return [{"group": name, "n": max((c["n"] for c in agg.values()), default=0),
+             "cells": [agg.get(m) or {"mean": None, "n": 0} for m in KEY_METRICS]}
+            for name, agg in groups.items()]
+
+
+def prediction_detail(request, run_pk: int, pk: int):
+    pred = get_object_or_404(Prediction.objects.select_related("run", "example", "reference"), pk=pk, run_id=run_pk)
+    scores = [{"label": label, "value": pred.scores.get(name), "higher": higher}
+              for name, (label, higher) in metrics.METRICS.items()]
+    return render(request, "evaluation/prediction_detail.html", {
+        "pred": pred, "run": pred.run, "scores": scores, "files": split_diff(pred.example.diff)})
+
+
+def run_compare(request):
+    ids = [int(x) for x in request.GET.getlist("runs") if x.isdigit()]
+    runs = list(EvalRun.objects.filter(pk__in=ids))
+    runs.sort(key=lambda r: ids.index(r.pk))
+    rows = services.compare_runs(runs) if len(runs) >= 1 else []
+    return render(request, "evaluation/compare.html", {
+        "runs": runs, "rows": rows, "all_runs": EvalRun.objects.filter(state="succeeded")[:100],
+        "chart": charts.grouped_chart(rows, [r.name for r in runs]) if runs else None,
+    })
+
+
+# --------------------------------------------------------------------------- blind comparisons
+
+@require_POST
+@staff_member_required
+def set_new(request):
+    form = ComparisonSetForm(request.POST)
+    if form.is_valid():
+        try:
+            cset = services.build_comparison_set(form.cleaned_data["name"], form.systems(),
+                                                 n_items=form.cleaned_data["n_items"],
+                                                 seed=form.cleaned_data["seed"], user=request.user)
+        except services.EvalError as exc:
+            messages.error(request, str(exc))
+            return redirect("eval-home")
+        return redirect(cset)
+    for error in form.errors.values():
+        messages.error(request, " ".join(error))
+    return redirect("eval-home")
+
+
+def set_detail(request, pk: int):
+    cset = get_object_or_404(ComparisonSet, pk=pk)
+    mine = Vote.objects.filter(item__comparison_set=cset, reviewer=request.user).count()
+    return render(request, "evaluation/set_detail.html", {
+        "cset": cset, "n_items": cset.items.count(), "mine": mine,
+        "n_votes": Vote.objects.filter(item__comparison_set=cset).count(),
+        "n_systems": cset.systems.count()})
+
+
+def set_next(request, pk: int):
+    cset = get_object_or_404(ComparisonSet, pk=pk)
+    item = services.next_item(request.user, cset)
+    if item is None:
+        messages.info(request, "Nothing left for you to score in this set (or the rest is being scored by others).")
+        return redirect("cmp-results", pk=cset.pk)
+    return redirect("cmp-item", pk=cset.pk, item_pk=item.pk)
+
+
+def _outputs(item, user, posted) -> list[dict]:
+    """The outputs in this reviewer's order, with their score fields (kept on a failed submit)."""
+    order = services.display_order(item, user.pk, item.comparison_set.seed)
+    outputs = {o.system_id: o for o in item.outputs.all()}
+    shown = []
+    for i, sid in enumerate(order):
+        letter = services.LETTERS[i]
+        fields = [{"key": c, "label": label, "name": f"s-{letter}-{c}", "value": posted.get(f"s-{letter}-{c}", "")}
+                  for c, label in CRITERIA]
+        shown.append({"letter": letter, "output": outputs[sid], "fields": fields})
+    return shown
+
+
+def item_score(request, pk: int, item_pk: int):
+    item = get_object_or_404(ComparisonItem.objects.select_related("comparison_set", "example"), pk=item_pk,
+                             comparison_set_id=pk)
+    if Vote.objects.filter(item=item, reviewer=request.user).exists():
+        return redirect("cmp-reveal", pk=pk, item_pk=item.pk)
+    error = ""
+    if request.method == "POST":
+        letters = services.LETTERS[:item.outputs.count()]
+        scores = {}
+        for letter in letters:
+            scores[letter] = {}
+            for criterion, _ in CRITERIA:
+                raw = request.POST.get(f"s-{letter}-{criterion}", "")
+                scores[letter][criterion] = int(raw) if raw.isdigit() else None
+        try:
+            started = float(request.POST.get("started", "0") or 0)
+        except ValueError:
+            started = 0.0
+        try:
+            services.record_vote(request.user, item, scores, request.POST.get("pref", ""),
+                                 seconds=time.time() - started if started else 0.0)
+            return redirect("cmp-reveal", pk=pk, item_pk=item.pk)
+        except services.EvalError as exc:
+            error = str(exc)
+    holder = services.lease_holder(item, request.user)
+    if holder is None and request.method == "GET":
+        services.take_lease(item, request.user)
+    return render(request, "evaluation/item_score.html", {
+        "item": item, "cset": item.comparison_set,
+        "outputs": _outputs(item, request.user, request.POST if request.method == "POST" else {}),
+        "pref": request.POST.get("pref", ""), "files": split_diff(item.example.diff), "error": error,
+        "holder": holder, "now": time.time(), "scale": range(1, 6),
+        "total": item.comparison_set.items.count(),
+    }, status=400 if error else 200)
+
+
+def item_reveal(request, pk: int, item_pk: int):
+    item = get_object_or_404(ComparisonItem.objects.select_related("comparison_set"), pk=item_pk,
+                             comparison_set_id=pk)
+    vote = Vote.objects.filter(item=item, reviewer=request.user).prefetch_related("scores").first()
+    if vote is None:
+        return redirect("cmp-item", pk=pk, item_pk=item.pk)  # systems stay hidden until the vote
+    outputs = {o.system_id: o for o in item.outputs.select_related("system")}
+    values = {(s.system_id, s.criterion): s.value for s in vote.scores.all()}
+    rows = [{"letter": services.LETTERS[i], "system": outputs[sid].system,
+             "scores": [values.get((sid, c)) for c, _ in CRITERIA], "preferred": vote.preferred_id == sid}
+            for i, sid in enumerate(vote.order)]
+    return render(request, "evaluation/item_reveal.html", {
+        "item": item, "cset": item.comparison_set, "vote": vote, "rows": rows, "criteria": CRITERIA})
+
+
+def set_results(request, pk: int):
+    cset = get_object_or_404(ComparisonSet, pk=pk)
+    return render(request, "evaluation/results.html", {"cset": cset, "r": services.comparison_results(cset)})
+
+
+def set_export(request, pk: int, fmt: str):
+    cset = get_object_or_404(ComparisonSet, pk=pk)
+    if fmt not in ("json", "csv"):
+        raise Http404("export as json or csv")
+    rows = services.export_rows(cset)
+    if fmt == "json":
+        response = JsonResponse({"set": cset.name, "votes": rows}, json_dumps_params={"indent": 1})
+    else:
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        writer = csv.DictWriter(response, fieldnames=services.EXPORT_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    response["Content-Disposition"] = f'attachment; filename="comparison-{cset.pk}.{fmt}"'
+    return response
+
+
+def run_summary_json(request, pk: int):
+    run = get_object_or_404(EvalRun, pk=pk)
+    return HttpResponse(json.dumps({"run": run.pk, "name": run.name, **run.summary}, indent=1),
+                        content_type="application/json")
