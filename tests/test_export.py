@@ -50,8 +50,16 @@ def examples() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def records(examples) -> list[dict]:
+    """The shared sample labeled by the offline baseline, verdicts spread over the four classes."""
+    from labeling.baseline import BASELINE_MODEL, label
+
     verdicts = ("accepted", "corrected", "unreviewed", "rejected")
-    return [make_record(ex, i + 1, verdicts[i % 4]) for i, ex in enumerate(examples)]
+    out = []
+    for i, ex in enumerate(examples):
+        rec = make_record(ex, i + 1, verdicts[i % 4])
+        rec["label"].update(label(ex["changed_files"], ex["diff"]).to_label_dict(), model=BASELINE_MODEL)
+        out.append(rec)
+    return out
 
 
 def synthetic(n_repos: int = 30, per_repo: int = 5) -> list[dict]:
@@ -110,26 +118,30 @@ def test_no_validation_diff_nor_its_copies_in_train(shared_export):
         assert not user_diff_chunks(row) & val_chunks
 
 
-def test_augmentation_only_in_train_with_matching_gitignore(shared_export):
+def test_augmentation_only_in_train_with_matching_gitignore(shared_export, records):
+    from gsctune.noise import is_ignored
+
     result, out = shared_export
     counts = result.manifest["counts"]
     assert counts["augmented_rows"] > 0
     assert counts["train_rows"] == counts["train_rows_before_augmentation"] + counts["augmented_rows"]
-    for row in read_jsonl(out / "val.jsonl"):  # no junk: every listed file is committed
+    by_key = {E.example_key(r["example"]): r["example"] for r in records}
+    val_keys = [p["key"] for p in result.manifest["records"] if p["split"] == "val" and p["rows"]]
+    val_rows = read_jsonl(out / "val.jsonl")
+    assert len(val_keys) == len(val_rows)
+    for key, row in zip(val_keys, val_rows):  # val rows: exactly the example's files, nothing injected
         files, _, _ = parse_user_turn(row["messages"][1]["content"])
-        answer = json.loads(row["messages"][2]["content"])
-        assert set(files) <= {f for c in answer["commits"] for f in c["files"]}
-    noisy = 0
+        assert files == by_key[key]["changed_files"]
+    with_junk = 0
     for row in read_jsonl(out / "train.jsonl"):
         files, _, _ = parse_user_turn(row["messages"][1]["content"])
         answer = json.loads(row["messages"][2]["content"])
         committed = {f for c in answer["commits"] for f in c["files"]}
-        junk = [f for f in files if f not in committed and junk_pattern_for(f)]
-        if junk:
-            noisy += 1
-            for f in junk:
-                assert junk_pattern_for(f) in answer["gitignore"], (f, answer["gitignore"])
-    assert noisy == counts["augmented_rows"]
+        left_out = [f for f in files if f not in committed]
+        for f in left_out:  # every file not committed is ignored by the label's .gitignore
+            assert is_ignored(f, answer["gitignore"]), (f, answer["gitignore"])
+        with_junk += bool(left_out)
+    assert with_junk >= counts["augmented_rows"]
 
 
 def test_every_train_language_in_val_where_the_data_allows(shared_export):

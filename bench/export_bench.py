@@ -1,0 +1,105 @@
+"""Time the SFT export of 10,000 labeled examples against a plain loads+dumps pass.
+
+The shared sample is re-keyed (new base/head commits per copy, same
+repositories) up to N examples and labeled by the offline baseline labeler;
+verdicts are spread over accepted / corrected / unreviewed / rejected. Both
+passes start from the same labeled JSONL lines in memory:
+
+* plain: ``json.loads`` and ``json.dumps`` of every line;
+* export: ``json.loads`` of every line into records, then ``labeling.export.export``
+  (selection, split, weights, truncation, rendering, sha256, four files written).
+
+Usage: .venv/bin/python bench/export_bench.py [--n 10000] [--augment 0] [--repeat 3]
+Target: export <= 4x the plain pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from labeling import baseline, export  # noqa: E402
+
+DATA = Path("/work/shared/data/harvest-public.jsonl")
+if not DATA.exists():
+    DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "harvest-public.jsonl"
+VERDICTS = ("accepted", "accepted", "accepted", "accepted", "corrected", "corrected",
+            "unreviewed", "unreviewed", "unreviewed", "rejected")
+
+
+def labeled_lines(n: int) -> list[str]:
+    """N labeled-format lines with their verdicts (the bench's input)."""
+    with DATA.open(encoding="utf-8") as fh:
+        sample = [json.loads(line) for line in fh]
+    labels = [baseline.label(ex["changed_files"], ex["diff"]).to_label_dict() for ex in sample]
+    lines = []
+    for i in range(n):
+        ex = dict(sample[i % len(sample)])
+        copy = i // len(sample)
+        if copy:
+            ex["base_commit"] = hashlib.sha1(f"{ex['base_commit']}{copy}".encode()).hexdigest()
+            ex["head_commit"] = hashlib.sha1(f"{ex['head_commit']}{copy}".encode()).hexdigest()
+        label = labels[i % len(sample)]
+        ex.update({"noise_injected": False, "injected_files": [],
+                   "label": {**label, "model": baseline.BASELINE_MODEL, "usage": {}},
+                   "verdict": VERDICTS[hashlib.sha1(str(i).encode()).digest()[0] % len(VERDICTS)]})
+        lines.append(json.dumps(ex))
+    return lines
+
+
+def to_record(obj: dict, label_id: int) -> dict:
+    label = obj.pop("label")
+    return {"example": obj, "verdict": obj.pop("verdict"), "teacher": "baseline", "prompt_version": None,
+            "prompt": None, "findings": [],
+            "label": {**label, "id": label_id, "noise_injected": obj.pop("noise_injected"),
+                      "injected_files": obj.pop("injected_files")}}
+
+
+def plain_pass(lines: list[str]) -> float:
+    start = time.perf_counter()
+    for line in lines:
+        json.dumps(json.loads(line))
+    return time.perf_counter() - start
+
+
+def export_pass(lines: list[str], opts: export.ExportOptions, out: str) -> tuple[float, export.Result]:
+    start = time.perf_counter()
+    records = [to_record(json.loads(line), i + 1) for i, line in enumerate(lines)]
+    result = export.export(records, opts, out)
+    return time.perf_counter() - start, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--augment", type=int, default=0)
+    parser.add_argument("--repeat", type=int, default=3, help="Best of this many runs of each pass.")
+    args = parser.parse_args()
+    t0 = time.perf_counter()
+    lines = labeled_lines(args.n)
+    print(f"built {len(lines)} labeled examples ({sum(map(len, lines)) / 1e6:.1f} MB) "
+          f"in {time.perf_counter() - t0:.1f} s")
+    opts = export.ExportOptions(include_unreviewed=True, augment=args.augment)
+    plain = min(plain_pass(lines) for _ in range(args.repeat))
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.repeat):
+            runs.append(export_pass(lines, opts, f"{tmp}/{r}"))
+        digests = {json.dumps(res.files, sort_keys=True) for _, res in runs}
+    best, result = min(runs, key=lambda t: t[0])
+    c = result.manifest["counts"]
+    print(f"export: {c['train_rows']} train rows, {c['val_rows']} val rows, {c['augmented_rows']} augmented, "
+          f"{c['truncated_examples']} truncated, {c['excluded'].get('rejected', 0)} rejected left out; "
+          f"byte-identical across runs: {len(digests) == 1}")
+    print(f"plain loads+dumps: {plain:.2f} s   export: {best:.2f} s   ratio: {best / plain:.2f}x (target <= 4x)")
+
+
+if __name__ == "__main__":
+    main()
