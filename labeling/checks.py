@@ -214,7 +214,7 @@ def gitignore_matches(path: str, patterns: Iterable[str]) -> bool:
 # --------------------------------------------------------------------------- identifiers
 
 _WORD = re.compile(r"[A-Za-z0-9_]+")
-_DIFF_CHAIN = re.compile(r"[A-Za-z_][\w-]*(?:[./][A-Za-z0-9_][\w-]*)+")
+_DIFF_TOKEN = re.compile(r"[\w./-]+")
 # Candidate tokens in prose: words optionally joined by dots or slashes (paths, attribute chains).
 _TEXT_TOKEN = re.compile(r"(?<![\w./-])[A-Za-z_][\w-]*(?:[./][A-Za-z0-9_][\w-]*)*")
 _CAMEL = re.compile(r"[a-z0-9][A-Z]|[A-Z]{2,}[a-z]")
@@ -231,13 +231,18 @@ class _DiffIndex:
 @lru_cache(maxsize=256)
 def _diff_index(diff: str) -> _DiffIndex:
     """Tokenize a diff once; cached because evaluation asks about the same diff many times."""
-    words = {w.lower() for w in _WORD.findall(diff)}
+    low = diff.lower()
+    words = set(_WORD.findall(low))
     chains: set[str] = set()
-    for chain in _DIFF_CHAIN.findall(diff):
-        low = chain.lower()
-        chains.add(low)
-        if "/" in low:
-            segs = low.split("/")
+    for token in set(_DIFF_TOKEN.findall(low)):
+        if "." not in token and "/" not in token:
+            continue
+        token = token.strip("./-")
+        if not token:
+            continue
+        chains.add(token)
+        if "/" in token:
+            segs = token.split("/")
             for k in range(1, len(segs)):
                 chains.add("/".join(segs[k:]))
     return _DiffIndex(frozenset(words), tuple(sorted(words)), frozenset(chains), tuple(sorted(chains)))

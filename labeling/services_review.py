@@ -21,7 +21,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from evaluation.metrics import grouping_scores
@@ -167,7 +167,7 @@ def queue_items(f: QueueFilter, user=None):
     if f.queue == "second":
         items = items.filter(n_reviewers=1)
         if user is not None:
-            items = items.exclude(Exists(Review.objects.filter(label=OuterRef("pk"), reviewer=user)))
+            items = items.exclude(pk__in=Review.objects.filter(reviewer=user).values("label_id"))
     elif f.verdict == "none" or (not f.verdict and user is not None):
         items = items.filter(verdict="")
     if f.verdict and f.verdict != "none":
@@ -175,7 +175,7 @@ def queue_items(f: QueueFilter, user=None):
     if user is not None and not f.verdict:
         # A reviewer who skipped an item is not offered it again; others are.
         items = items.exclude(
-            Exists(Review.objects.filter(label=OuterRef("pk"), reviewer=user, verdict=Review.Verdict.SKIP))
+            pk__in=Review.objects.filter(reviewer=user, verdict=Review.Verdict.SKIP).values("label_id")
         )
     order = {
         "gate": ("gate_rank", "label_id"),
@@ -194,7 +194,9 @@ def next_item(user, f: QueueFilter, exclude=()) -> ReviewItem | None:
     now = timezone.now()
     until = now + timedelta(seconds=lease_seconds())
     items = queue_items(f, user).exclude(label_id__in=list(exclude))
-    held = items.filter(leased_by=user, lease_expires__gt=now).first()
+    # The few leases this reviewer holds, by the leased_by index, then checked against the queue.
+    held_pks = list(ReviewItem.objects.filter(leased_by=user, lease_expires__gt=now).values_list("pk", flat=True)[:50])
+    held = items.filter(pk__in=held_pks).first() if held_pks else None
     if held is not None:
         ReviewItem.objects.filter(pk=held.pk).update(lease_expires=until)
         return held
