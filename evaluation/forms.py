@@ -2,6 +2,7 @@
 from django import forms
 
 from labeling.models import Label, SFTExport
+from training.models import TrainingRun
 
 from .models import EvalRun
 
@@ -17,8 +18,10 @@ class EvalRunForm(forms.Form):
                                    help_text="Name of the environment variable with the key, never the key.")
     base_model_path = forms.CharField(max_length=1000, required=False)
     adapter_path = forms.CharField(max_length=1000, required=False)
-    training_run_id = forms.IntegerField(required=False, min_value=1,
-                                         help_text="Training run the adapter or merged model came from.")
+    training_run = forms.ModelChoiceField(
+        queryset=TrainingRun.objects.filter(state="succeeded"), required=False,
+        help_text="Training run the adapter or merged model came from; for an adapter run, its adapter and base "
+                  "model are used when the folders are left empty.")
     prompt_kind = forms.ChoiceField(choices=EvalRun.PromptKind.choices)
     source = forms.ChoiceField(choices=SOURCES)
     sample = forms.IntegerField(min_value=1, max_value=100_000, initial=200, required=False)
@@ -31,6 +34,10 @@ class EvalRunForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        run = data.get("training_run")
+        if run is not None and data.get("backend") == EvalRun.Backend.ADAPTER:
+            data["adapter_path"] = data.get("adapter_path") or str(run.adapter_dir)
+            data["base_model_path"] = data.get("base_model_path") or run.base_model
         if data.get("backend") == EvalRun.Backend.ENDPOINT and not (data.get("base_url") and data.get("model")):
             raise forms.ValidationError("An endpoint run needs a base URL and a model name.")
         if data.get("backend") == EvalRun.Backend.ADAPTER and not (data.get("base_model_path") and data.get("adapter_path")):

@@ -29,8 +29,9 @@ class EvalRun(Job):
         max_length=100, blank=True, help_text="Name of the environment variable holding the API key (never the key).")
     base_model_path = models.CharField(max_length=1000, blank=True, help_text="Adapter runs: the base model folder.")
     adapter_path = models.CharField(max_length=1000, blank=True, help_text="Adapter runs: the adapter folder.")
-    training_run_id = models.PositiveIntegerField(
-        null=True, blank=True, db_index=True, help_text="The training run whose adapter (or merged model) this evaluates.")
+    training_run = models.ForeignKey(
+        "training.TrainingRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="eval_runs",
+        help_text="The training run whose adapter (or merged model) this evaluates.")
     prompt_kind = models.CharField(max_length=10, choices=PromptKind.choices, default=PromptKind.FINETUNE)
     max_diff_chars = models.PositiveIntegerField(null=True, blank=True)
     temperature = models.FloatField(default=0.0)

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from evaluation.models import EvalRun
 from evaluation.services import (EvalError, create_eval_run, export_example_ids, format_table, sample_example_ids)
 from gsctune.jobs import JobState, run_in_foreground
+from training.models import TrainingRun
 
 
 class Command(BaseCommand):
@@ -19,6 +20,8 @@ class Command(BaseCommand):
         parser.add_argument("--model", help="model name sent to the endpoint")
         parser.add_argument("--adapter", help="evaluate this PEFT adapter folder locally instead of an endpoint")
         parser.add_argument("--base-model", help="base model folder for --adapter")
+        parser.add_argument("--training-run", type=int,
+                            help="training run id: link the eval to it; with no endpoint, evaluate its adapter")
         parser.add_argument("--api-key-env", default="", help="NAME of the environment variable with the API key")
         source = parser.add_mutually_exclusive_group(required=True)
         source.add_argument("--export", type=int, help="SFT export id: use its validation split")
@@ -34,6 +37,13 @@ class Command(BaseCommand):
         parser.add_argument("--json", dest="json_out", help="also write the summary as JSON to this file")
 
     def handle(self, *args, **opts):
+        training_run = None
+        if opts["training_run"] is not None:
+            training_run = TrainingRun.objects.filter(pk=opts["training_run"]).first()
+            if training_run is None:
+                raise CommandError(f"training run {opts['training_run']} does not exist")
+            if not opts["base_url"] and not opts["adapter"]:
+                opts["adapter"], opts["base_model"] = str(training_run.adapter_dir), training_run.base_model
         if opts["adapter"]:
             if not opts["base_model"]:
                 raise CommandError("--adapter needs --base-model")
@@ -57,7 +67,7 @@ class Command(BaseCommand):
                 name=opts["name"] or default_name, example_ids=ids, examples_source=source, enqueue=False,
                 export_id=opts["export"], prompt_kind=opts["prompt"], concurrency=opts["concurrency"],
                 max_tokens=opts["max_tokens"], max_diff_chars=opts["max_diff_chars"], timeout_s=opts["timeout"],
-                **system)
+                training_run=training_run, **system)
         except EvalError as exc:
             raise CommandError(str(exc)) from None
         self.stderr.write(f"eval run {run.pk}: {len(ids)} examples ({source})")
