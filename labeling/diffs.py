@@ -5,7 +5,6 @@ the review page, so a diff is parsed one way everywhere.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -13,8 +12,6 @@ from django.utils.safestring import mark_safe
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import DiffLexer
-
-_HEADER = re.compile(r"^diff --git (?P<a>\"?a/.*?\"?) (?P<b>\"?b/.*?\"?)$", re.M)
 
 # Files above either limit start collapsed in the browser.
 COLLAPSE_LINES = 300
@@ -61,18 +58,48 @@ class FileDiff:
         return self.n_lines > COLLAPSE_LINES or len(self.text) > COLLAPSE_CHARS
 
 
+@dataclass(frozen=True)
+class _Header:
+    start: int  # offset of the "diff --git" line in the diff
+    old_path: str
+    path: str
+
+
+def _headers(diff: str) -> list[_Header]:
+    """The `diff --git a/OLD b/NEW` header of every file section, in order.
+
+    Plain substring searches instead of a multiline regex: several times faster on
+    diffs of tens of kilobytes, and this is the importer's hot path.
+    """
+    starts = [0] if diff.startswith("diff --git ") else []
+    position = diff.find("\ndiff --git ")
+    while position >= 0:
+        starts.append(position + 1)
+        position = diff.find("\ndiff --git ", position + 1)
+    headers = []
+    for start in starts:
+        end = diff.find("\n", start)
+        line = diff[start + 11 : len(diff) if end < 0 else end]
+        split = line.rfind(' "b/')
+        if split < 0:
+            split = line.rfind(" b/")
+        if split > 0 and line[0] in '"a':
+            headers.append(_Header(start, _strip_prefix(line[:split]), _strip_prefix(line[split + 1 :])))
+    return headers
+
+
 def diff_paths(diff: str) -> list[str]:
     """The new-side (b/) path of every file in the diff, in order."""
-    return [_strip_prefix(m.group("b")) for m in _HEADER.finditer(diff)]
+    return [header.path for header in _headers(diff)]
 
 
 def split_diff(diff: str) -> list[FileDiff]:
     """Split a unified git diff into one section per file (text before the first header is dropped)."""
-    headers = list(_HEADER.finditer(diff))
+    headers = _headers(diff)
     files = []
-    for index, match in enumerate(headers):
-        end = headers[index + 1].start() if index + 1 < len(headers) else len(diff)
-        text = diff[match.start() : end]
+    for index, header in enumerate(headers):
+        end = headers[index + 1].start if index + 1 < len(headers) else len(diff)
+        text = diff[header.start : end]
         head, _, body = text.partition("\n@@")
         status = "modified"
         if "\nnew file mode" in head:
@@ -90,8 +117,8 @@ def split_diff(diff: str) -> list[FileDiff]:
                     deletions += 1
         files.append(
             FileDiff(
-                path=_strip_prefix(match.group("b")),
-                old_path=_strip_prefix(match.group("a")),
+                path=header.path,
+                old_path=header.old_path,
                 text=text.rstrip("\n"),
                 additions=additions,
                 deletions=deletions,
@@ -104,13 +131,13 @@ def split_diff(diff: str) -> list[FileDiff]:
 
 def remove_files(diff: str, paths: set[str]) -> tuple[str, str]:
     """Split a diff into (sections of other files, sections of ``paths``), text kept verbatim."""
-    headers = list(_HEADER.finditer(diff))
+    headers = _headers(diff)
     if not headers:
         return diff, ""
-    kept, removed = [diff[: headers[0].start()]], []
-    for index, match in enumerate(headers):
-        end = headers[index + 1].start() if index + 1 < len(headers) else len(diff)
-        (removed if _strip_prefix(match.group("b")) in paths else kept).append(diff[match.start() : end])
+    kept, removed = [diff[: headers[0].start]], []
+    for index, header in enumerate(headers):
+        end = headers[index + 1].start if index + 1 < len(headers) else len(diff)
+        (removed if header.path in paths else kept).append(diff[header.start : end])
     return "".join(kept), "".join(removed)
 
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from .diffs import diff_paths, remove_files
 from .models import HARVEST_FIELDS, Example, ImportJob, Label, example_key
@@ -218,15 +219,44 @@ class _Batch:
         report, rows = self.report, self.rows
         with transaction.atomic():
             existing = set(Example.objects.filter(key__in=list(rows)).values_list("key", flat=True))
-            new = [Example(**values) for key, (values, _, _) in rows.items() if key not in existing]
-            Example.objects.bulk_create(new, batch_size=BATCH_SIZE, ignore_conflicts=True)
+            new = [values for key, (values, _, _) in rows.items() if key not in existing]
+            _insert_examples(new)
             report.imported += len(new)
             report.already_present += len(existing)
-            report.warnings += sum(1 for example in new if example.warnings)
+            report.warnings += sum(1 for values in new if values["warnings"])
             labeled = {key: (label, noise) for key, (_, label, noise) in rows.items() if label}
             if labeled:
                 report.labels_imported += _store_labels(labeled)
         self.rows = {}
+
+
+_JSON_COLUMNS = {"changed_files", "original_commits", "existing_gitignore", "languages", "warnings"}
+
+
+def _insert_examples(rows: list[dict]) -> None:
+    """Insert validated example rows with one executemany.
+
+    The import's hot path: going around the ORM's per-value preparation makes the
+    import several times faster on large files. A key inserted meanwhile by a
+    concurrent import is skipped (ON CONFLICT), never duplicated.
+    """
+    if not rows:
+        return
+    columns = [*HARVEST_FIELDS, "key", "diff_chars", "n_files", "languages_text", "warnings", "imported_at"]
+    now = timezone.now()
+    table = connection.ops.quote_name(Example._meta.db_table)
+    sql = (
+        f"INSERT INTO {table} ({', '.join(connection.ops.quote_name(c) for c in columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT ({connection.ops.quote_name('key')}) DO NOTHING"
+    )
+    field = Example._meta.get_field("imported_at")
+    stamp = field.get_db_prep_save(now, connection)
+    params = [
+        [json.dumps(row[c]) if c in _JSON_COLUMNS else stamp if c == "imported_at" else row[c] for c in columns]
+        for row in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 def _store_labels(labeled: dict[str, tuple[dict, str]]) -> int:
