@@ -191,7 +191,8 @@ def test_undo_removes_the_last_verdict_and_its_correction(users):
     corr = {"commits": [{"type": "feat", "description": "all", "files": ["src/app.py", "tests/test_app.py", "README.md"]}]}
     r = record_verdict(users[0], second.pk, "correct", correction=corr)
     undone = undo_last(users[0])
-    assert undone.pk == r.pk
+    assert (undone.label_id, undone.verdict) == (second.pk, "correct")
+    assert not Review.objects.filter(pk=r.pk).exists()
     assert not Label.objects.filter(source="human").exists()
     item = ReviewItem.objects.get(pk=second.pk)
     assert (item.verdict, item.leased_by_id) == ("", users[0].pk)
