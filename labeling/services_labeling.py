@@ -24,6 +24,7 @@ from datetime import timezone as dt_timezone
 from decimal import Decimal
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -39,7 +40,7 @@ logger = logging.getLogger(__name__)
 BASELINE_MODEL = "gsctune-baseline"
 # Stop a run whose teacher cannot be reached at all instead of failing every example slowly.
 UNREACHABLE_AFTER = 12
-UNREACHABLE_KINDS = {"connection", "http_error"}
+UNREACHABLE_KINDS = {"connection", "timeout", "http_error"}
 STATS_INTERVAL = 0.5
 LAST_ERRORS = 10
 
@@ -98,7 +99,10 @@ def teacher_for(base_url: str, model: str, api_key_env: str = "", **fields) -> T
 
 
 def client_config(teacher: Teacher, concurrency: int | None = None) -> ClientConfig:
+    """Client settings from the teacher; the retry policy from settings.LABELING_RETRY (optional)."""
+    retry = getattr(settings, "LABELING_RETRY", {})
     return ClientConfig(
+        **{k: retry[k] for k in ("max_attempts", "max_repairs", "backoff_base", "backoff_max") if k in retry},
         base_url=teacher.base_url, model=teacher.model, api_key=teacher.api_key(),
         temperature=teacher.temperature, max_tokens=teacher.max_output_tokens,
         reasoning_effort=teacher.reasoning_effort, timeout=teacher.request_timeout,
