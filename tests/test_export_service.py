@@ -183,3 +183,26 @@ def test_command_rejects_bad_options(db, tmp_path):
         call_command("export_sft", "--out", str(tmp_path), "--val-fraction", "2", stdout=io.StringIO())
     with pytest.raises(CommandError, match="VERDICT=NUMBER"):
         call_command("export_sft", "--out", str(tmp_path), "--weight", "accepted", stdout=io.StringIO())
+
+
+def test_teacher_and_prompt_version_select_and_write_the_system_prompt(db, tmp_path):
+    from gsctune.prompts import system_text
+    from labeling.models import PromptVersion, Teacher
+
+    load(tmp_path, sample_lines(per_repo=1)[:4])
+    teacher = Teacher.objects.create(name="big", base_url="http://127.0.0.1:1/v1", model="big-model")
+    version = PromptVersion.objects.create(name="mine", system_prompt="MY RULES", output_format="JSON only",
+                                           sample_output="")
+    chosen = Label.objects.order_by("example__key").first()
+    chosen.teacher, chosen.prompt_version = teacher, version
+    chosen.save()
+    opts = export.ExportOptions(include_unreviewed=True, val_fraction=0, teachers=[teacher.name])
+    job = run_in_foreground(create_export(opts, folder=tmp_path / "s", enqueue=False), stream=io.StringIO())
+    assert job.state == JobState.SUCCEEDED, job.error
+    assert job.summary["counts"]["selected"] == 1, job.summary["counts"]
+    assert job.summary["counts"]["excluded"] == {"other teacher": 3}
+    manifest = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    assert manifest["records"][0]["teacher"] == teacher.name
+    assert manifest["records"][0]["prompt_version"] == str(version)
+    row = json.loads((tmp_path / "s" / "train.jsonl").read_text().splitlines()[0])
+    assert row["messages"][0]["content"] == system_text(version)
