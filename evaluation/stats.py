@@ -26,13 +26,19 @@ def mean_ci(values: Sequence[float], *, n_boot: int = DEFAULT_BOOT, seed: int = 
     if n == 1 or np.all(arr == arr[0]):
         return {"mean": mean, "lo": mean, "hi": mean, "n": n}
     rng = np.random.default_rng(seed)
-    # Resample in chunks so 1000 x 100k values never needs a huge index matrix.
-    means = np.empty(n_boot)
-    chunk = max(1, 2_000_000 // n)
-    for start in range(0, n_boot, chunk):
-        stop = min(n_boot, start + chunk)
-        idx = rng.integers(0, n, size=(stop - start, n))
-        means[start:stop] = arr[idx].mean(axis=1)
+    uniq, counts = np.unique(arr, return_counts=True)
+    if len(uniq) <= 64:
+        # Few distinct values (rates, 0/1 flags): resampling n values is drawing how many
+        # of each value come back, a multinomial - same distribution, O(n_boot * k).
+        means = rng.multinomial(n, counts / n, size=n_boot) @ uniq / n
+    else:
+        # Resample in chunks so 1000 x 100k values never needs a huge index matrix.
+        means = np.empty(n_boot)
+        chunk = max(1, 2_000_000 // n)
+        for start in range(0, n_boot, chunk):
+            stop = min(n_boot, start + chunk)
+            idx = rng.integers(0, n, size=(stop - start, n))
+            means[start:stop] = arr[idx].mean(axis=1)
     alpha = (1 - level) / 2
     lo, hi = np.quantile(means, [alpha, 1 - alpha])
     return {"mean": mean, "lo": float(lo), "hi": float(hi), "n": n}
