@@ -107,7 +107,7 @@ def preview(opts: export.ExportOptions) -> dict:
     counts = the_plan.counts()
     counts["val_repositories"] = the_plan.split.val_repos
     counts["languages_not_in_val"] = the_plan.split.uncovered
-    counts["language_chart"] = language_chart(counts["by_language"])
+    counts["language_chart"] = language_chart(counts["by_language"], width=200)
     return counts
 
 
