@@ -416,6 +416,11 @@ def build_comparison_set(name: str, systems: list[dict], *, n_items: int, seed: 
     return cset
 
 
+def item_input(item: ComparisonItem) -> dict:
+    """The example as the systems saw it (with the reference label's injected junk), for the scoring page."""
+    return example_record(item.example, reference_labels([item.example_id]).get(item.example_id))
+
+
 def display_order(item: ComparisonItem, reviewer_id: int, seed: int) -> list[int]:
     """System ids in the order shown (A, B, ...): random per item and reviewer, stable on reload."""
     ids = sorted(item.outputs.values_list("system_id", flat=True))

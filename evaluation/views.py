@@ -6,6 +6,7 @@ import time
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
+from django.db.models.fields.json import KeyTransform
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -67,7 +68,8 @@ def run_detail(request, pk: int):
     elif show == "unparsed":
         preds = preds.filter(error="", proposal__isnull=True)
     elif show == "inexact":
-        preds = preds.filter(error="", scores__exact=0.0)
+        # "exact" is also a lookup name, so the JSON key is reached through an explicit transform.
+        preds = preds.annotate(exact_score=KeyTransform("exact", "scores")).filter(error="", exact_score__lt=1)
     page = Paginator(preds, 50).get_page(request.GET.get("page"))
     return render(request, "evaluation/run_detail.html", {
         "run": run,
@@ -181,13 +183,14 @@ def item_score(request, pk: int, item_pk: int):
             return redirect("cmp-reveal", pk=pk, item_pk=item.pk)
         except services.EvalError as exc:
             error = str(exc)
+    record = services.item_input(item)
     holder = services.lease_holder(item, request.user)
     if holder is None and request.method == "GET":
         services.take_lease(item, request.user)
     return render(request, "evaluation/item_score.html", {
         "item": item, "cset": item.comparison_set,
         "outputs": _outputs(item, request.user, request.POST if request.method == "POST" else {}),
-        "pref": request.POST.get("pref", ""), "files": split_diff(item.example.diff), "error": error,
+        "pref": request.POST.get("pref", ""), "record": record, "files": split_diff(record["diff"]), "error": error,
         "holder": holder, "now": time.time(), "scale": range(1, 6),
         "total": item.comparison_set.items.count(),
     }, status=400 if error else 200)

@@ -156,6 +156,12 @@ def test_report_pages_render_and_escape_model_output(tmp_path, openai_server, st
     assert "Exact partition match" in html and "By language" in html and "<svg" in html
     assert "python" in html or "go" in html
 
+    inexact = staff_client.get(reverse("eval-run-detail", args=[bad.pk]) + "?show=inexact").content.decode()
+    assert inexact.count("/predictions/") == 3  # every prose answer is listed
+    assert "No predictions of this kind" in staff_client.get(
+        reverse("eval-run-detail", args=[good.pk]) + "?show=inexact").content.decode()
+    assert "No predictions of this kind" in staff_client.get(
+        reverse("eval-run-detail", args=[good.pk]) + "?show=unparsed").content.decode()
     pred = bad.predictions.first()
     detail = staff_client.get(pred.get_absolute_url()).content.decode()
     assert '<script>alert("x")</script>' not in detail
