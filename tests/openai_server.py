@@ -184,7 +184,7 @@ class LoopbackServer:
                     k, _, v = line.decode("latin-1").partition(":")
                     headers[k.strip().lower()] = v.strip()
                 body = await reader.readexactly(int(headers.get("content-length", "0") or 0))
-                status, extra_headers, payload = await self._respond(method, path, body)
+                status, extra_headers, payload = await self._respond(method, path, body, headers)
                 if payload is None:  # hang: stay silent until cancelled or hang ends
                     break
                 head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'OK')}",
@@ -204,7 +204,7 @@ class LoopbackServer:
             except Exception:
                 pass
 
-    async def _respond(self, method: str, path: str, body: bytes) -> tuple[int, dict, bytes | None]:
+    async def _respond(self, method: str, path: str, body: bytes, headers: dict) -> tuple[int, dict, bytes | None]:
         if method == "GET" and path.rstrip("/").endswith("/models"):
             return 200, {}, json.dumps({"object": "list", "data": [{"id": self.model_name, "object": "model"}]}).encode()
         if method != "POST" or path.rstrip("/") != "/v1/chat/completions":
@@ -219,7 +219,8 @@ class LoopbackServer:
             self.stats.requests += 1
             self.stats.behaviours[behaviour] += 1
             self.log.append({"messages": messages, "behaviour": behaviour, "model": request.get("model"),
-                             "time": time.monotonic(), "request": request})
+                             "time": time.monotonic(), "request": request,
+                             "authorization": headers.get("authorization", "")})
             self._in_flight += 1
             self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
         try:

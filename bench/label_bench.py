@@ -1,0 +1,97 @@
+"""Labeling client throughput against a loopback teacher with fixed latency.
+
+Starts tests/openai_server.py in its own process (so its CPU is not counted),
+sends N labeling requests built from the shared examples (default prompt, diff
+cut at 60,000 characters) through TeacherClient at each concurrency, and
+prints throughput as a ratio to the limit (concurrency / latency) and the
+client's CPU milliseconds per example. Targets: >= 0.95 at 32, >= 0.85 at 128,
+< 2 CPU-ms per example.
+
+    .venv/bin/python bench/label_bench.py [--examples 1000] [--latency 0.2] [--concurrency 32 128]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gsctune.llm_client import ClientConfig, TeacherClient  # noqa: E402
+from gsctune.noise import apply_noise, make_noise  # noqa: E402
+from gsctune.prompts import build_messages  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "harvest-public.jsonl"
+
+
+def load_messages(n: int) -> list[list[dict]]:
+    records = []
+    if DATA.exists():
+        with DATA.open() as handle:
+            records = [json.loads(line) for line, _ in zip(handle, range(n))]
+    if not records:
+        records = [{"repo_url": "x", "base_commit": "a", "head_commit": "b", "changed_files": ["a.py"],
+                    "existing_gitignore": [], "diff": "diff --git a/a.py b/a.py\n+x\n" * 300}]
+    out = []
+    for i in range(n):
+        ex = records[i % len(records)]
+        noise = make_noise(f"{ex['repo_url']}@{ex['base_commit']}..{ex['head_commit']}", ex["changed_files"], 0)
+        files, diff = apply_noise(ex["changed_files"], ex["diff"], noise)
+        out.append(build_messages({"changed_files": files, "diff": diff}, max_diff_chars=60000))
+    return out
+
+
+async def drive(base_url: str, concurrency: int, messages: list[list[dict]]) -> tuple[float, float, int]:
+    config = ClientConfig(base_url=base_url, model="bench", concurrency=concurrency)
+    async with TeacherClient(config) as client:
+        # Warm-up: open the pool's connections so the timing is the steady state.
+        await asyncio.gather(*(client.complete(messages[0]) for _ in range(concurrency)))
+        pending = list(reversed(messages))
+        failures = 0
+
+        async def worker() -> None:
+            nonlocal failures
+            while pending:
+                result = await client.complete(pending.pop())
+                failures += not result.ok
+
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - wall0, time.process_time() - cpu0, failures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--examples", type=int, default=1000)
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[32, 128])
+    args = parser.parse_args()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "tests.openai_server", "--port", str(port),
+                               "--latency", str(args.latency)], cwd=ROOT, stdout=subprocess.PIPE)
+    try:
+        server.stdout.readline()  # "loopback OpenAI server on ..."
+        messages = load_messages(args.examples)
+        mean_chars = sum(len(m[1]["content"]) for m in messages) / len(messages)
+        print(f"{args.examples} examples (mean user turn {mean_chars:,.0f} chars), latency {args.latency * 1000:.0f} ms")
+        for concurrency in args.concurrency:
+            wall, cpu, failures = asyncio.run(drive(f"http://127.0.0.1:{port}/v1", concurrency, messages))
+            rate = args.examples / wall
+            limit = concurrency / args.latency
+            print(f"concurrency {concurrency:4d}: {rate:7.1f} examples/s = {rate / limit:.3f} of the limit "
+                  f"({limit:.0f}/s); client CPU {cpu / args.examples * 1000:.2f} ms/example; failures {failures}")
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+if __name__ == "__main__":
+    main()
