@@ -24,3 +24,5 @@ class ImportJobAdmin(admin.ModelAdmin):
     list_display = ("id", "original_name", "state", "imported", "already_present", "bad_lines", "created_at")
     list_filter = ("state",)
     readonly_fields = ("created_at", "started_at", "finished_at", "heartbeat_at")
+
+from . import admin_labeling  # noqa: E402,F401  (teachers, prompts, labeling runs)
