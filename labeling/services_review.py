@@ -450,9 +450,8 @@ def gate_stats(teacher: str = "", prompt: str = "") -> list[GateStats]:
     groups: dict[tuple[str, str], list] = defaultdict(list)
     for row in rows:
         groups[(row[0], row[1])].append(row)
-    label_ids = [row[2] for row in rows]
     reviews = list(
-        Review.objects.filter(label_id__in=label_ids)
+        Review.objects.filter(label_id__in=items.values("pk"))
         .exclude(verdict=Review.Verdict.SKIP)
         .order_by("id")
         .values_list("label_id", "reviewer_id", "verdict", "reasons", "seconds_spent")

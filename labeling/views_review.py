@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from .checks import CHECK_TITLES, CONVENTIONAL_TYPES, parse_subject
 from .diffs import highlight_diff, split_diff
-from .models import Label, Review
+from .models import Label, Review, ReviewItem
 from .services_review import (
     QUEUES,
     VERDICTS,
@@ -139,6 +139,8 @@ def review_context(request, label: Label, f: QueueFilter) -> dict:
         commit_rows.append(row)
     types = list(CONVENTIONAL_TYPES) + sorted({r["type"] for r in commit_rows if r["type"]} - set(CONVENTIONAL_TYPES))
     reviews = label.reviews.select_related("reviewer").order_by("-id")[:10]
+    lease = ReviewItem.objects.filter(pk=label.pk, lease_expires__gt=timezone.now()).exclude(
+        leased_by=request.user).select_related("leased_by").first()
     return {
         "label": label,
         "example": example,
@@ -151,6 +153,7 @@ def review_context(request, label: Label, f: QueueFilter) -> dict:
         "types": types,
         "similarity": similarity_to_original(label),
         "reviews": reviews,
+        "leased_by": lease.leased_by if lease and lease.leased_by else None,
         "f": f,
         "query": _query(f),
         "item_url": _item_url(label.pk, f),

@@ -146,3 +146,13 @@ def test_concurrent_http_next_requests_get_different_labels(live_server, django_
         t.join(60)
     assert not errors and len(got) == 6
     assert len(set(got.values())) == 6
+
+
+def test_item_page_warns_when_someone_else_holds_the_lease(rc, django_user_model):
+    from labeling.services_review import QueueFilter, next_item
+
+    label = make_labels(1)[0]
+    bob = django_user_model.objects.create_user("bob", password="pw-bob-123")
+    assert next_item(bob, QueueFilter()).pk == label.pk
+    html = rc.get(reverse("review-item", args=[label.pk])).content.decode()
+    assert "bob is reviewing this label right now" in html
