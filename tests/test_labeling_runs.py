@@ -1,5 +1,6 @@
 """Labeling runs end to end against the loopback teacher: faults, resume, costs, reproducibility."""
 import socket
+import threading
 from decimal import Decimal
 
 import pytest
@@ -11,6 +12,7 @@ from labeling.services_labeling import (SelectionError, create_prompt_version, c
                                         label_messages, resolve_selection)
 from tests.openai_server import FaultMix, openai_server  # noqa: F401  (fixture)
 
+from .conftest import wait_for
 from .factories import make_examples
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -138,3 +140,22 @@ def test_unreachable_teacher_fails_the_run_with_a_reason(tmp_path, settings):
     run.refresh_from_db()
     assert run.state == JobState.FAILED and "looks unreachable" in run.error
     assert LabelFailure.objects.filter(run=run, kind__in=["connection", "timeout"]).count() >= 12
+
+
+def test_cancel_keeps_work_and_resume_finishes_without_duplicates(openai_server, tmp_path):
+    examples = make_examples(tmp_path, 40)
+    openai_server.latency = 0.1
+    run = create_run(_teacher(openai_server, max_concurrency=2), enqueue=False)
+    worker = threading.Thread(target=execute_job, args=(run.job_label, run.pk))
+    worker.start()
+    wait_for(lambda: Label.objects.filter(run=run).count() >= 6, timeout=30, message="six labels")
+    run.request_cancel()
+    worker.join(30)
+    run.refresh_from_db()
+    assert run.state == JobState.CANCELLED
+    kept = Label.objects.filter(run=run).count()
+    assert 6 <= kept < 40 and run.progress_done == kept
+    assert run.resume()
+    execute_job(run.job_label, run.pk)
+    labeled = sorted(Label.objects.filter(run=run).values_list("example_id", flat=True))
+    assert labeled == sorted(e.pk for e in examples)
