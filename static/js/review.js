@@ -236,6 +236,9 @@
     if (editorSnapshot === null) editorSnapshot = ed.innerHTML;
     mode = "correct";
     ed.hidden = false;
+    // The editor holds the whole proposal: show it at the top of the side pane.
+    item().querySelector("#proposal").hidden = true;
+    item().querySelector("#original").hidden = true;
     const first = ed.querySelector("input[name=description]");
     if (first) { first.focus(); first.select(); }
     say("correct: Tab between fields, 1–9 on a file moves it, Ctrl+Enter saves");
@@ -289,6 +292,7 @@
       const ed = editor();
       ed.innerHTML = editorSnapshot;
       ed.hidden = true;
+      it.querySelector("#proposal").hidden = false;
     }
     if (document.activeElement) document.activeElement.blur();
     mode = "view";
