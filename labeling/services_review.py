@@ -194,6 +194,9 @@ def next_item(user, f: QueueFilter, exclude=()) -> ReviewItem | None:
     now = timezone.now()
     until = now + timedelta(seconds=lease_seconds())
     items = queue_items(f, user).exclude(label_id__in=list(exclude))
+    if f.verdict and f.verdict != "none":
+        # Revisiting reviewed labels: each once, not the one just re-reviewed again and again.
+        items = items.exclude(pk__in=Review.objects.filter(reviewer=user).values("label_id"))
     # The few leases this reviewer holds, by the leased_by index, then checked against the queue.
     held_pks = list(ReviewItem.objects.filter(leased_by=user, lease_expires__gt=now).values_list("pk", flat=True)[:50])
     held = items.filter(pk__in=held_pks).first() if held_pks else None

@@ -273,3 +273,17 @@ def test_similarity_to_original():
     assert similarity_to_original(label) == {"pair_f1": 1.0, "ari": 1.0}
     label.commits = [{"subject": "feat: all", "files": ["src/app.py", "tests/test_app.py", "README.md"], "body": "x"}]
     assert similarity_to_original(label)["pair_f1"] == 0.5
+
+
+def test_revisiting_by_verdict_offers_each_label_once(users):
+    a, b = make_labels(2)
+    record_verdict(users[0], a.pk, "reject", reasons=["type"])
+    record_verdict(users[0], b.pk, "reject", reasons=["type"])
+    f = QueueFilter(queue="all", verdict="reject")
+    assert next_item(users[0], f) is None  # already reviewed by this reviewer
+    first = next_item(users[1], f)
+    record_verdict(users[1], first.pk, "reject", reasons=["grouping"])
+    second = next_item(users[1], f)
+    assert second.pk != first.pk
+    record_verdict(users[1], second.pk, "accept")
+    assert next_item(users[1], f) is None
