@@ -21,7 +21,7 @@ shows with their own n next to the parse rate.
 
 from __future__ import annotations
 
-from math import comb
+from collections import Counter
 
 import numpy as np
 from rapidfuzz.distance import Levenshtein
@@ -117,17 +117,11 @@ def _labels(commits: list[set], universe: list[str], *, last: bool) -> list[int]
 
 def _pair_counts(pred: list[int], ref: list[int]) -> tuple[int, int, int, int]:
     """(pairs together in both, pairs together in pred, in ref, all pairs)."""
-    cells: dict[tuple[int, int], int] = {}
-    rows: dict[int, int] = {}
-    cols: dict[int, int] = {}
-    for p, r in zip(pred, ref):
-        cells[(p, r)] = cells.get((p, r), 0) + 1
-        rows[p] = rows.get(p, 0) + 1
-        cols[r] = cols.get(r, 0) + 1
-    both = sum(comb(v, 2) for v in cells.values())
-    a = sum(comb(v, 2) for v in rows.values())
-    b = sum(comb(v, 2) for v in cols.values())
-    return both, a, b, comb(len(pred), 2)
+    def pairs(counter: Counter) -> int:
+        return sum(v * (v - 1) // 2 for v in counter.values())
+
+    n = len(pred)
+    return pairs(Counter(zip(pred, ref))), pairs(Counter(pred)), pairs(Counter(ref)), n * (n - 1) // 2
 
 
 def pair_f1(pred: list[int], ref: list[int]) -> float:
@@ -188,7 +182,10 @@ def grouping_scores(pred_commits: list[dict], ref_commits: list[dict], universe:
         ref_partition = {}
         for f, lab in zip(universe, ref_labels):
             ref_partition.setdefault(lab, set()).add(f)
-        exact = (sorted(map(sorted, pred_sets)) == sorted(map(sorted, ref_partition.values())))
+        # Reference groups are disjoint and distinct, so equal sizes and equal sets mean the same partition
+        # (a file in two predicted commits makes a duplicate or an overlap, and the sets differ).
+        exact = (len(pred_sets) == len(ref_partition)
+                 and set(map(frozenset, pred_sets)) == set(map(frozenset, ref_partition.values())))
         scores = {
             "exact": float(exact),
             "pair_f1": pair_f1(pred_labels, ref_labels),

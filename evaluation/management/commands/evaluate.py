@@ -28,6 +28,8 @@ class Command(BaseCommand):
         source.add_argument("--sample", type=int, help="number of labeled examples to sample")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--language", default="", help="only examples touching this language (with --sample)")
+        parser.add_argument("--include-unlabeled", action="store_true",
+                            help="sample unlabeled examples too (scored against the original commits only)")
         parser.add_argument("--prompt", choices=[c for c, _ in EvalRun.PromptKind.choices], default="finetune")
         parser.add_argument("--concurrency", type=int, default=4)
         parser.add_argument("--max-tokens", type=int, default=4096)
@@ -61,7 +63,8 @@ class Command(BaseCommand):
                 ids = export_example_ids(opts["export"])
                 source = f"export {opts['export']} validation split"
             else:
-                ids = sample_example_ids(opts["sample"], opts["seed"], language=opts["language"])
+                ids = sample_example_ids(opts["sample"], opts["seed"], language=opts["language"],
+                                         labeled_only=not opts["include_unlabeled"])
                 source = f"sample of {len(ids)} (seed {opts['seed']}{', ' + opts['language'] if opts['language'] else ''})"
             run = create_eval_run(
                 name=opts["name"] or default_name, example_ids=ids, examples_source=source, enqueue=False,
