@@ -198,7 +198,8 @@ def select(records: Iterable[dict], opts: ExportOptions) -> Selection:
             continue
         key = example_key(ex)
         try:
-            answer = assistant_content(rec["label"])  # validates and normalizes once
+            # Validates and normalizes once; light records (counts only) carry no commits.
+            answer = assistant_content(rec["label"]) if "commits" in rec["label"] else ""
         except SchemaError as exc:
             invalid.append({"key": key, "label_id": rec["label"].get("id"), "error": str(exc)})
             excluded["invalid label"] += 1

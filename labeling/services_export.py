@@ -10,15 +10,22 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict
+import time
 from pathlib import Path
 
 from django.conf import settings
+from django.db.models import Count, Max
 
 from . import export
 from .models import Label, Review, ReviewItem, SFTExport
 from .services_review import latest_verdicts, teacher_and_prompt
 
 PROGRESS_EVERY = 200
+# What selection, split and counts read (no diffs): the page's live counts stay fast.
+LIGHT_FIELDS = (
+    "id", "source", "model", "findings", "teacher_id", "prompt_version_id",
+    "example__repo_url", "example__base_commit", "example__head_commit", "example__languages",
+)
 
 
 def label_verdicts(label_ids=None) -> dict[int, tuple[str, int | None]]:
@@ -72,17 +79,18 @@ def _light_example(label: Label) -> dict:
 def build_records(light: bool = False) -> list[dict]:
     """One record per teacher/imported label (a corrected one carries its human revision).
 
-    ``light`` leaves the diffs out: enough for selection, split and counts.
+    ``light`` leaves diffs and commits out: enough for selection, split and counts
+    (labels failing the schema are only found by the export itself).
     """
     verdicts = label_verdicts()
     related = ["example", *_related_fields()]
     labels = Label.objects.exclude(source=Label.Source.HUMAN).select_related(*related)
     if light:
-        labels = labels.defer("example__diff", "noise_diff", "example__original_commits")
+        labels = labels.only(*LIGHT_FIELDS, *(f"{name}__{attr}" for name in related[1:] for attr in ("id", "name")))
     revision_ids = [rev for _, rev in verdicts.values() if rev]
     revisions = Label.objects.select_related(*related).filter(pk__in=revision_ids)
     if light:
-        revisions = revisions.defer("example__diff", "noise_diff", "example__original_commits")
+        revisions = revisions.only(*LIGHT_FIELDS)
     revisions = {r.pk: r for r in revisions}
     records = []
     for label in labels.iterator(chunk_size=500):
@@ -91,19 +99,37 @@ def build_records(light: bool = False) -> list[dict]:
         teacher, prompt = teacher_and_prompt(label)
         records.append({
             "example": _light_example(exported) if light else exported.as_labeled(),
-            "label": _label_dict(exported),
+            "label": {"id": exported.pk} if light else _label_dict(exported),
             "verdict": verdict,
             "teacher": teacher,
             "prompt_version": prompt or None,
-            "prompt": _prompt_texts(label),
+            "prompt": None if light else _prompt_texts(label),
             "findings": sorted({f.get("check", "") for f in exported.findings or []}),
         })
     return records
 
 
+_light_cache: dict[str, tuple] = {}
+LIGHT_CACHE_SECONDS = 60
+
+
+def light_records() -> list[dict]:
+    """Light records, reused while labels and reviews are unchanged: the form asks on every change."""
+    version = tuple(
+        tuple(model.objects.aggregate(n=Count("id"), top=Max("id"), last=Max("created_at")).values())
+        for model in (Label, Review)
+    )
+    cached = _light_cache.get("records")
+    if cached and cached[0] == version and time.monotonic() - cached[1] < LIGHT_CACHE_SECONDS:
+        return cached[2]
+    records = build_records(light=True)
+    _light_cache["records"] = (version, time.monotonic(), records)
+    return records
+
+
 def preview(opts: export.ExportOptions) -> dict:
     """What an export with these options would hold (the page's live counts)."""
-    the_plan = export.plan(build_records(light=True), opts)
+    the_plan = export.plan(light_records(), opts)
     counts = the_plan.counts()
     counts["val_repositories"] = the_plan.split.val_repos
     counts["languages_not_in_val"] = the_plan.split.uncovered
