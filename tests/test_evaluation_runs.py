@@ -188,3 +188,22 @@ def test_launch_from_the_page_is_staff_only(tmp_path, client, django_user_model,
     run = EvalRun.objects.get()
     assert response["Location"] == run.get_absolute_url()
     assert run.api_key_env == "OPENAI_API_KEY" and len(run.example_ids) == 2 and run.state == JobState.QUEUED
+
+
+def test_cancel_stops_the_run_and_keeps_what_was_predicted(tmp_path, openai_server):  # noqa: F811
+    examples = load_labeled(tmp_path, 10)
+    openai_server.responder = oracle(examples)
+    openai_server.latency = 0.3
+    run = make_run(examples, openai_server)
+    EvalRun.objects.filter(pk=run.pk).update(concurrency=1)
+
+    def cancel_after_two(current):
+        if current.progress_done >= 2 and not current.cancel_requested:
+            current.cancel_requested = True
+            EvalRun.objects.filter(pk=current.pk).update(cancel_requested=True)
+
+    run = execute_job(run.job_label, run.pk, on_change=cancel_after_two)
+    assert run.state == JobState.CANCELLED
+    kept = run.predictions.count()
+    assert 2 <= kept < 10
+    assert run.summary["n"] == kept  # the report covers what was predicted
