@@ -18,7 +18,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from gsctune.jobs import JobCancelled
 from gsctune.llm_client import CallResult, ClientConfig, TeacherClient, Usage
 from gsctune.prompts import DEFAULT_PROMPT, build_finetune_messages, build_messages
 from gsctune.proposal import _json_candidates, parse_proposal

@@ -1,5 +1,4 @@
 """Labeled examples from the shared harvest sample, for the evaluation tests."""
-import json
 from pathlib import Path
 
 from gsctune.noise import make_noise
@@ -42,7 +41,3 @@ def load_labeled(tmp_path: Path, n: int, noise_seed: int = 1) -> list[Example]:
             gitignore=noise.gitignore if noise.injected else [], noise_injected=noise.injected,
             injected_files=noise.files if noise.injected else [], noise_diff=noise.diff if noise.injected else "")
     return examples
-
-
-def read_json(path: Path) -> dict:
-    return json.loads(path.read_text())
