@@ -19,7 +19,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from decimal import Decimal
 from urllib.parse import urlsplit
@@ -423,9 +423,16 @@ def execute_run(run: LabelingRun, progress) -> None:
     progress.message(f"{counts['done']} labeled, {counts['failed']} failed")
 
 
+def is_orphaned(run: LabelingRun) -> bool:
+    """Running, but its process died (no heartbeat): e.g. a killed ``label`` command."""
+    stale = timezone.now() - timedelta(seconds=settings.JOB_STALE_SECONDS)
+    return run.state == "running" and (run.heartbeat_at is None or run.heartbeat_at < stale)
+
+
 def reopen_run(run: LabelingRun) -> None:
-    """Make a finished run runnable in this process (CLI): failures retried, not queued."""
-    run.failures.filter(resolved=False).update(pending_retry=True)
+    """Make a finished (failures retried) or orphaned run runnable in this process (CLI), not queued."""
+    if run.is_final:
+        run.failures.filter(resolved=False).update(pending_retry=True)
     LabelingRun.objects.filter(pk=run.pk).update(state="queued", cancel_requested=False, error="", finished_at=None)
     run.refresh_from_db()
 

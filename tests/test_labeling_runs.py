@@ -1,10 +1,12 @@
 """Labeling runs end to end against the loopback teacher: faults, resume, costs, reproducibility."""
+import io
 import socket
 import threading
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
 
 from gsctune.jobs import JobState, execute_job
 from labeling.models import Label, LabelFailure, LabelingRun, PromptVersion, Teacher
@@ -159,3 +161,22 @@ def test_cancel_keeps_work_and_resume_finishes_without_duplicates(openai_server,
     execute_job(run.job_label, run.pk)
     labeled = sorted(Label.objects.filter(run=run).values_list("example_id", flat=True))
     assert labeled == sorted(e.pk for e in examples)
+
+
+def test_label_command_runs_in_the_foreground_and_resumes(openai_server, tmp_path):
+    make_examples(tmp_path, 8)
+    openai_server.enqueue("truncated")
+    out, err = io.StringIO(), io.StringIO()
+    call_command("label", "--base-url", openai_server.base_url, "--model", "cli-model", "--api-key-env",
+                 "NO_SUCH_KEY_VAR", "--concurrency", "1", "--limit", "6", "--seed", "2", "--noise-prob", "1",
+                 stdout=out, stderr=err)
+    run = LabelingRun.objects.get()
+    assert run.teacher.model == "cli-model" and run.teacher.api_key_env == "NO_SUCH_KEY_VAR"
+    assert (run.limit, run.noise_seed, run.noise_probability) == (6, 2, 1.0)
+    assert out.getvalue().startswith(f"run {run.pk} succeeded: 5 labeled, 1 failed of 6")
+    assert "6/6" in err.getvalue()  # the progress bar
+    assert all(label.noise_injected for label in Label.objects.filter(run=run))
+    call_command("label", "--resume", str(run.pk), stdout=out, stderr=err)
+    assert f"run {run.pk} succeeded: 6 labeled, 0 failed of 6" in out.getvalue()
+    with pytest.raises(CommandError, match="--teacher NAME or both"):
+        call_command("label", "--model", "x")

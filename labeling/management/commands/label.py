@@ -4,8 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from gsctune.jobs import run_in_foreground
 from labeling.models import LabelingRun, PromptVersion, Teacher
-from labeling.services_labeling import (SelectionError, create_run, default_prompt_version, reopen_run, run_summary,
-                                        teacher_for)
+from labeling.services_labeling import (SelectionError, create_run, default_prompt_version, is_orphaned, reopen_run,
+                                        run_summary, teacher_for)
 
 
 class Command(BaseCommand):
@@ -33,7 +33,7 @@ class Command(BaseCommand):
             run = LabelingRun.objects.filter(pk=o["resume"]).first()
             if run is None:
                 raise CommandError(f"no labeling run {o['resume']}")
-            if run.is_active:
+            if run.is_active and not is_orphaned(run):
                 raise CommandError(f"run {run.pk} is {run.state}; cancel it first or wait")
             if o["queue"]:
                 run.resume()
