@@ -197,3 +197,21 @@ def test_scoring_page_shows_the_junk_the_systems_saw(three_systems):
     record = services.item_input(noisy[0])
     assert set(label.injected_files) <= set(record["changed_files"])
     assert record["diff"].endswith(label.noise_diff)
+
+
+def test_building_a_set_from_the_page_is_staff_only(three_systems, client, django_user_model):
+    _, run, _ = three_systems
+    data = {"name": "web set", "eval_runs": [run.pk], "teachers": ["teacher-x"], "human": "on", "n_items": 4,
+            "seed": 5}
+    user = django_user_model.objects.create_user("plain", password="x")
+    client.force_login(user)
+    client.post(reverse("cmp-set-new"), data)
+    assert not services.ComparisonSet.objects.exists()
+    user.is_staff = True
+    user.save()
+    response = client.post(reverse("cmp-set-new"), data)
+    cset = services.ComparisonSet.objects.get()
+    assert response["Location"] == cset.get_absolute_url()
+    assert cset.items.count() == 4 and cset.systems.count() == 3 and cset.seed == 5
+    one = client.post(reverse("cmp-set-new"), {**data, "teachers": [], "human": ""}, follow=True)
+    assert "Choose at least two systems." in one.content.decode()
