@@ -1,7 +1,7 @@
 """Launch forms for eval runs and comparison sets (staff only)."""
 from django import forms
 
-from labeling.models import Label, SFTExport
+from labeling.models import Label, PromptVersion, SFTExport
 from training.models import TrainingRun
 
 from .models import EvalRun
@@ -23,6 +23,8 @@ class EvalRunForm(forms.Form):
         help_text="Training run the adapter or merged model came from; for an adapter run, its adapter and base "
                   "model are used when the folders are left empty.")
     prompt_kind = forms.ChoiceField(choices=EvalRun.PromptKind.choices)
+    prompt_version = forms.ModelChoiceField(queryset=PromptVersion.objects.all(), required=False,
+                                            help_text="For the labeling prompt; empty means the default.")
     source = forms.ChoiceField(choices=SOURCES)
     sample = forms.IntegerField(min_value=1, max_value=100_000, initial=200, required=False)
     seed = forms.IntegerField(min_value=0, initial=0, required=False)

@@ -33,6 +33,9 @@ class EvalRun(Job):
         "training.TrainingRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="eval_runs",
         help_text="The training run whose adapter (or merged model) this evaluates.")
     prompt_kind = models.CharField(max_length=10, choices=PromptKind.choices, default=PromptKind.FINETUNE)
+    prompt_version = models.ForeignKey(
+        "labeling.PromptVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="Labeling prompt version (labeling prompt only); empty means the default labeling prompt.")
     max_diff_chars = models.PositiveIntegerField(null=True, blank=True)
     temperature = models.FloatField(default=0.0)
     max_tokens = models.PositiveIntegerField(default=4096)

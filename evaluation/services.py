@@ -99,7 +99,7 @@ def example_record(example: Example, label: Label | None) -> dict:
 
 def prompt_messages(run: EvalRun, record: dict) -> list[dict]:
     if run.prompt_kind == EvalRun.PromptKind.LABELING:
-        return build_messages(record, DEFAULT_PROMPT, run.max_diff_chars)
+        return build_messages(record, run.prompt_version or DEFAULT_PROMPT, run.max_diff_chars)
     return build_finetune_messages(record["changed_files"], record["diff"], run.max_diff_chars)
 
 

@@ -47,7 +47,7 @@ def run_new(request):
                 name=d["name"], example_ids=ids, examples_source=source, user=request.user,
                 export_id=d["export"].pk if d["source"] == "export" else None,
                 **{k: d[k] for k in ("backend", "base_url", "model", "api_key_env", "base_model_path",
-                                     "adapter_path", "training_run", "prompt_kind", "concurrency",
+                                     "adapter_path", "training_run", "prompt_kind", "prompt_version", "concurrency",
                                      "max_tokens", "max_diff_chars")})
         except services.EvalError as exc:
             messages.error(request, str(exc))

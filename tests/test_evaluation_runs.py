@@ -9,7 +9,7 @@ from evaluation import services
 from evaluation.models import EvalRun, Prediction
 from gsctune.jobs import JobState, execute_job
 from gsctune.prompts import parse_user_turn
-from labeling.models import Label, SFTExport
+from labeling.models import Label, PromptVersion, SFTExport
 
 from .eval_data import load_labeled
 from .openai_server import openai_server  # noqa: F401 - fixture
@@ -92,6 +92,11 @@ def test_labeling_prompt_and_diff_truncation_reach_the_model(tmp_path, openai_se
     assert len(seen) == 2
     assert all("Conventional Commits" in m[0]["content"] for m in seen)
     assert all(len(m[1]["content"]) < 1000 + 2000 for m in seen)
+    seen.clear()
+    version = PromptVersion.objects.create(name="terse", system_prompt="Group the files. Be terse.")
+    run = make_run(examples, openai_server, prompt_kind=EvalRun.PromptKind.LABELING, prompt_version=version)
+    execute_job(run.job_label, run.pk)
+    assert [m[0]["content"] for m in seen] == ["Group the files. Be terse."] * 2
 
 
 def test_sample_is_seeded_and_uses_labeled_examples(tmp_path):

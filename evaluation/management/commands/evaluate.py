@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from evaluation.models import EvalRun
 from evaluation.services import (EvalError, create_eval_run, export_example_ids, format_table, sample_example_ids)
 from gsctune.jobs import JobState, run_in_foreground
+from labeling.models import PromptVersion
 from training.models import TrainingRun
 
 
@@ -31,6 +32,7 @@ class Command(BaseCommand):
         parser.add_argument("--include-unlabeled", action="store_true",
                             help="sample unlabeled examples too (scored against the original commits only)")
         parser.add_argument("--prompt", choices=[c for c, _ in EvalRun.PromptKind.choices], default="finetune")
+        parser.add_argument("--prompt-version", type=int, help="labeling prompt version id (with --prompt labeling)")
         parser.add_argument("--concurrency", type=int, default=4)
         parser.add_argument("--max-tokens", type=int, default=4096)
         parser.add_argument("--max-diff-chars", type=int, default=None)
@@ -58,6 +60,12 @@ class Command(BaseCommand):
             system = {"backend": EvalRun.Backend.ENDPOINT, "base_url": opts["base_url"], "model": opts["model"],
                       "api_key_env": opts["api_key_env"]}
             default_name = opts["model"]
+        prompt_version = None
+        if opts["prompt_version"] is not None:
+            prompt_version = PromptVersion.objects.filter(pk=opts["prompt_version"]).first()
+            if prompt_version is None:
+                raise CommandError(f"prompt version {opts['prompt_version']} does not exist")
+            opts["prompt"] = EvalRun.PromptKind.LABELING
         try:
             if opts["export"] is not None:
                 ids = export_example_ids(opts["export"])
@@ -70,7 +78,7 @@ class Command(BaseCommand):
                 name=opts["name"] or default_name, example_ids=ids, examples_source=source, enqueue=False,
                 export_id=opts["export"], prompt_kind=opts["prompt"], concurrency=opts["concurrency"],
                 max_tokens=opts["max_tokens"], max_diff_chars=opts["max_diff_chars"], timeout_s=opts["timeout"],
-                training_run=training_run, **system)
+                training_run=training_run, prompt_version=prompt_version, **system)
         except EvalError as exc:
             raise CommandError(str(exc)) from None
         self.stderr.write(f"eval run {run.pk}: {len(ids)} examples ({source})")
