@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import resource
 import socket
 import subprocess
 import sys
@@ -47,23 +49,26 @@ def load_messages(n: int) -> list[list[dict]]:
     return out
 
 
-async def drive(base_url: str, concurrency: int, messages: list[list[dict]]) -> tuple[float, float, int]:
+async def drive(base_url: str, concurrency: int, messages: list[list[dict]]) -> tuple[float, float, int, float]:
     config = ClientConfig(base_url=base_url, model="bench", concurrency=concurrency)
     async with TeacherClient(config) as client:
         # Warm-up: open the pool's connections so the timing is the steady state.
         await asyncio.gather(*(client.complete(messages[0]) for _ in range(concurrency)))
         pending = list(reversed(messages))
         failures = 0
+        latencies: list[float] = []
 
         async def worker() -> None:
             nonlocal failures
             while pending:
                 result = await client.complete(pending.pop())
                 failures += not result.ok
+                latencies.append(result.latency_s)
 
         wall0, cpu0 = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return time.perf_counter() - wall0, time.process_time() - cpu0, failures
+        latencies.sort()
+        return time.perf_counter() - wall0, time.process_time() - cpu0, failures, latencies[len(latencies) // 2]
 
 
 def main() -> None:
@@ -83,14 +88,19 @@ def main() -> None:
         mean_chars = sum(len(m[1]["content"]) for m in messages) / len(messages)
         print(f"{args.examples} examples (mean user turn {mean_chars:,.0f} chars), latency {args.latency * 1000:.0f} ms")
         for concurrency in args.concurrency:
-            wall, cpu, failures = asyncio.run(drive(f"http://127.0.0.1:{port}/v1", concurrency, messages))
+            wall, cpu, failures, p50 = asyncio.run(drive(f"http://127.0.0.1:{port}/v1", concurrency, messages))
             rate = args.examples / wall
             limit = concurrency / args.latency
             print(f"concurrency {concurrency:4d}: {rate:7.1f} examples/s = {rate / limit:.3f} of the limit "
-                  f"({limit:.0f}/s); client CPU {cpu / args.examples * 1000:.2f} ms/example; failures {failures}")
+                  f"({limit:.0f}/s); client CPU {cpu / args.examples * 1000:.2f} ms/example; "
+                  f"median latency seen {p50 * 1000:.0f} ms; failures {failures}")
     finally:
         server.terminate()
         server.wait(10)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    served = args.examples * len(args.concurrency) + sum(args.concurrency)
+    print(f"server process CPU {(usage.ru_utime + usage.ru_stime) / served * 1000:.2f} ms/request; "
+          f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":
