@@ -113,3 +113,15 @@ def test_any_user_pastes_a_new_prompt_version(client, reviewer_user):
     assert PromptVersion.objects.filter(system_prompt="Split into commits.").count() == 1
     detail = client.get(prompt.get_absolute_url()).content.decode()
     assert "Split into commits." in detail
+
+
+def test_forms_and_lists_render(staff_client, teacher, tmp_path):
+    make_examples(tmp_path, 2)
+    run = create_run(teacher, enqueue=False)
+    for url in (reverse("labeling-run-new"), reverse("teacher-new"), reverse("teacher-edit", args=[teacher.pk]),
+                reverse("prompt-list"), reverse("labeling-run-list"), reverse("teacher-list"),
+                run.get_absolute_url(), default_prompt_version().get_absolute_url()):
+        response = staff_client.get(url)
+        assert response.status_code == 200, url
+        assert SECRET not in response.content.decode()
+    assert "GSCTUNE_TEST_TEACHER_KEY" in staff_client.get(reverse("teacher-list")).content.decode()
