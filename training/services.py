@@ -183,6 +183,7 @@ def run_training(run: TrainingRun, progress) -> None:
         )
         lines: queue.Queue = queue.Queue()
         threading.Thread(target=_reader, args=(proc.stdout, lines), daemon=True).start()
+        finished = False
         try:
             while True:
                 if progress.cancelled:
@@ -193,7 +194,9 @@ def run_training(run: TrainingRun, progress) -> None:
                     line = lines.get(timeout=0.2)
                 except queue.Empty:
                     continue
-                if line is None:
+                if line is None:  # stdout closed: the child is exiting on its own
+                    proc.wait(timeout=120)
+                    finished = True
                     break
                 log.write(line + "\n")
                 if line.startswith(METRIC_PREFIX):
@@ -203,7 +206,8 @@ def run_training(run: TrainingRun, progress) -> None:
                 if line.startswith(ERROR_PREFIX):
                     error = json.loads(line[len(ERROR_PREFIX):])["error"]
         finally:
-            _terminate(proc)
+            if not finished:
+                _terminate(proc)
             log.flush()
             TrainingRun.objects.filter(pk=run.pk).update(log_tail="\n".join(tail))
     code = proc.wait()
