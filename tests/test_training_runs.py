@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,6 +42,29 @@ def launch_post(tiny, export_row, **overrides) -> dict:
     return data
 
 
+def check_adapter(run: TrainingRun, base: Path) -> None:
+    """The adapter changed in training, reloads with PEFT, generates, and merges into a loadable model."""
+    import torch
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tensors = load_file(run.adapter_dir / "adapter_model.safetensors")
+    assert sum(float(t.abs().sum()) for n, t in tensors.items() if "lora_B" in n) > 0  # B starts at zero
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), run.adapter_dir)
+    tok = AutoTokenizer.from_pretrained(run.adapter_dir)
+    prompt = tok.apply_chat_template([{"role": "user", "content": "Changed files:\na.py"}],
+                                     add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    generated = model.generate(**prompt, max_new_tokens=6, do_sample=False)
+    assert generated.shape[1] > prompt["input_ids"].shape[1]
+    with torch.no_grad():
+        adapter_logits = model(**prompt).logits
+    merged = AutoModelForCausalLM.from_pretrained(
+        services.merge_mod.merge_adapter(run.adapter_dir, Path(run.output_dir) / "merged"))
+    with torch.no_grad():
+        assert torch.allclose(merged(**prompt).logits, adapter_logits, atol=1e-4)
+
+
 def finished(run: TrainingRun, timeout: float = 240) -> TrainingRun:
     wait_for(lambda: TrainingRun.objects.get(pk=run.pk).is_final, timeout=timeout, interval=0.5,
              message=f"{run} to finish")
@@ -55,7 +80,9 @@ def test_runs_on_the_worker_fail_cleanly_succeed_and_cancel(live_worker, staff_c
     assert "Base model folder not found: /no/such/model" in bad.error
     assert "GSCTUNE_ERROR" in bad.log_tail
 
-    # 2. Launched from the page by staff: estimate first, then the launch; the same worker runs it.
+    # 2. Launched from the page by staff: estimate first, then the launch; the same worker runs it,
+    #    alongside a tiny MoE run launched by the service.
+    moe = services.launch_run(base_model=str(tiny["moe"]), export=export_row, backend="trl", **quick_options())
     page = staff_client.post(reverse("training-launch"), launch_post(tiny, export_row) | {"estimate": "1"})
     assert page.status_code == 200 and b"estimate-total" in page.content
     response = staff_client.post(reverse("training-launch"), launch_post(tiny, export_row) | {"launch": "1"})
@@ -72,6 +99,12 @@ def test_runs_on_the_worker_fail_cleanly_succeed_and_cancel(live_worker, staff_c
     assert detail.status_code == 200 and b"<polyline" in detail.content and b"cost so far" in detail.content
     download = staff_client.get(reverse("training-download", args=[run.pk, "adapter/adapter_config.json"]))
     assert json.loads(b"".join(download.streaming_content))["r"] == 8
+    check_adapter(run, tiny["dense"])
+    moe = finished(moe)
+    assert moe.state == JobState.SUCCEEDED, moe.error + moe.log_tail
+    assert [m.step for m in moe.metrics.filter(kind="train").order_by("step")] == [1, 2, 3]
+    assert json.loads((moe.adapter_dir / "adapter_config.json").read_text())["target_parameters"]  # experts
+    check_adapter(moe, tiny["moe"])
 
     # 3. Cancel a long run once it is training: the child is terminated and the run ends cancelled.
     long = services.launch_run(base_model=str(tiny["dense"]), export=export_row, backend="trl",
@@ -100,15 +133,12 @@ def test_unsloth_backend_on_the_worker(live_worker, tiny, export_row):
         adapter = json.loads((run.adapter_dir / "adapter_config.json").read_text())
         if run.name == "moe":
             assert adapter["target_parameters"]  # the fused experts carry LoRA too
-        merged = services.merge_mod.merge_adapter(run.adapter_dir, Path(run.output_dir) / "merged")
-        from transformers import AutoModelForCausalLM
-
-        assert AutoModelForCausalLM.from_pretrained(merged).num_parameters() > 0
+        check_adapter(run, tiny[run.name])
 
 
 def test_train_command_in_the_foreground_then_merge_adapter(transactional_db, tiny, tmp_path, monkeypatch):
     out = io.StringIO()
-    call_command("train", "--data-dir", str(tiny["export"]), "--base-model", str(tiny["moe"]), "--backend", "trl",
+    call_command("train", "--data-dir", str(tiny["export"]), "--base-model", str(tiny["dense"]), "--backend", "trl",
                  "--max-steps", "2", "--batch-size", "2", "--grad-accum", "1", "--max-length", "600",
                  "--lora-r", "8", "--optimizer", "adamw_torch", "--eval-steps", "2", stdout=out, stderr=io.StringIO())
     run = TrainingRun.objects.get()
@@ -127,7 +157,23 @@ def test_train_command_in_the_foreground_then_merge_adapter(transactional_db, ti
     if llama is None:
         assert "get_llama_cpp.sh" in out.getvalue() and job.result["gguf"] is None
     else:
-        assert Path(job.result["gguf"]).stat().st_size > 0 and Path(job.result["modelfile"]).exists()
+        sys.path.insert(0, str(llama / "gguf-py"))
+        try:
+            from gguf import GGUFReader
+        finally:
+            sys.path.remove(str(llama / "gguf-py"))
+        reader = GGUFReader(job.result["gguf"])  # the f16 file opens with llama.cpp's own reader
+        arch = reader.fields["general.architecture"]
+        assert bytes(arch.parts[arch.data[0]]).decode() == "qwen3" and len(reader.tensors) > 10
+        modelfile = Path(job.result["modelfile"]).read_text()
+        assert "PARAMETER temperature 0.2" in modelfile and "SYSTEM " in modelfile
+        if shutil.which("llama-quantize") or (llama / "build" / "bin" / "llama-quantize").exists():
+            assert Path(job.result["quantized"]).name == "model-Q4_K_M.gguf"
+            assert "FROM ./model-Q4_K_M.gguf" in modelfile
+        else:
+            assert any("BUILD_QUANTIZE=1" in m for m in job.result["missing"])
+        if not shutil.which("ollama"):
+            assert any("ollama is not on PATH" in m for m in job.result["missing"]) or not job.ollama_name
 
 
 def test_tiny_model_command(tmp_path):
