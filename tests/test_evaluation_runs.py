@@ -174,6 +174,8 @@ def test_report_pages_render_and_escape_model_output(tmp_path, openai_server, st
 
     cmp = staff_client.get(reverse("eval-compare") + f"?runs={bad.pk}&runs={good.pk}").content.decode()
     assert "Δ +1.000" in cmp  # exact match: 0 for the prose run, 1 for the oracle, on the same examples
+    status = staff_client.get(good.status_url()).content.decode()  # the live partial htmx polls
+    assert "Succeeded" in status and "Reload the report" in status
     home = staff_client.get(reverse("eval-home")).content.decode()
     assert "oracle" in home and "New eval run" in home
 
