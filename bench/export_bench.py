@@ -9,7 +9,12 @@ passes start from the same labeled JSONL lines in memory:
 * export: ``json.loads`` of every line into records, then ``labeling.export.export``
   (selection, split, weights, truncation, rendering, sha256, four files written).
 
-Usage: .venv/bin/python bench/export_bench.py [--n 10000] [--augment 0] [--repeat 3]
+With ``--db`` the same lines are also imported (labeled format: labels come
+in unreviewed) into a fresh SQLite database under a temporary data directory,
+and the service path is timed too: reading the records from the database
+(``services_export.build_records``) plus the export.
+
+Usage: .venv/bin/python bench/export_bench.py [--n 10000] [--augment 0] [--repeat 3] [--db]
 Target: export <= 4x the plain pass.
 """
 
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 import tempfile
 import time
@@ -76,11 +82,39 @@ def export_pass(lines: list[str], opts: export.ExportOptions, out: str) -> tuple
     return time.perf_counter() - start, result
 
 
+def db_pass(lines: list[str], opts: export.ExportOptions, tmp: str) -> tuple[float, float, export.Result]:
+    """Import into a fresh database, then time reading the records back and exporting them."""
+    os.environ["GSCTUNE_DATA_DIR"] = f"{tmp}/var"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gsctune.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from labeling.services import import_examples_file
+    from labeling.services_export import build_records
+
+    call_command("migrate", verbosity=0)
+    path = Path(tmp) / "labeled.jsonl"
+    with path.open("w", encoding="utf-8") as fh:
+        for line in lines:
+            obj = json.loads(line)
+            del obj["verdict"]
+            fh.write(json.dumps(obj) + "\n")
+    import_examples_file(path)
+    start = time.perf_counter()
+    records = build_records()
+    read = time.perf_counter() - start
+    result = export.export(records, opts, f"{tmp}/db-export")
+    return read, time.perf_counter() - start, result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--augment", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=3, help="Best of this many runs of each pass.")
+    parser.add_argument("--db", action="store_true", help="Also time the database path (import first).")
     args = parser.parse_args()
     t0 = time.perf_counter()
     lines = labeled_lines(args.n)
@@ -99,6 +133,11 @@ def main() -> None:
           f"{c['truncated_examples']} truncated, {c['excluded'].get('rejected', 0)} rejected left out; "
           f"byte-identical across runs: {len(digests) == 1}")
     print(f"plain loads+dumps: {plain:.2f} s   export: {best:.2f} s   ratio: {best / plain:.2f}x (target <= 4x)")
+    if args.db:
+        with tempfile.TemporaryDirectory() as tmp:
+            read, total, result = db_pass(lines, opts, tmp)
+        print(f"database path: read {result.manifest['counts']['selected']} labels in {read:.2f} s, "
+              f"read+export {total:.2f} s, ratio {total / plain:.2f}x")
 
 
 if __name__ == "__main__":

@@ -50,17 +50,11 @@ def label_verdicts(label_ids=None) -> dict[int, tuple[str, int | None]]:
     return out
 
 
-def _related_fields() -> list[str]:
-    """Foreign keys the labeling issue adds to Label (teacher, prompt version), when present."""
-    names = {f.name for f in Label._meta.get_fields() if f.is_relation and f.many_to_one}
-    return [n for n in ("teacher", "prompt_version") if n in names]
-
-
 def _prompt_texts(label: Label) -> dict | None:
-    version = getattr(label, "prompt_version", None)
+    version = label.prompt_version
     if version is None:
         return None
-    return {name: getattr(version, name, "") or "" for name in ("system_prompt", "output_format", "sample_output")}
+    return {name: getattr(version, name) for name in ("system_prompt", "output_format", "sample_output")}
 
 
 def _label_dict(label: Label) -> dict:
@@ -83,15 +77,16 @@ def build_records(light: bool = False) -> list[dict]:
     (labels failing the schema are only found by the export itself).
     """
     verdicts = label_verdicts()
-    related = ["example", *_related_fields()]
+    related = ["example", "teacher", "prompt_version"]
     labels = Label.objects.exclude(source=Label.Source.HUMAN).select_related(*related)
     if light:
         labels = labels.only(*LIGHT_FIELDS, *(f"{name}__{attr}" for name in related[1:] for attr in ("id", "name")))
-    revision_ids = [rev for _, rev in verdicts.values() if rev]
-    revisions = Label.objects.select_related(*related).filter(pk__in=revision_ids)
-    if light:
-        revisions = revisions.only(*LIGHT_FIELDS)
-    revisions = {r.pk: r for r in revisions}
+    else:
+        labels = labels.defer("raw_response")  # the teacher's whole answer: as big as the label, never exported
+    revisions = Label.objects.select_related("example").filter(
+        pk__in=[rev for _, rev in verdicts.values() if rev]
+    )
+    revisions = {r.pk: r for r in (revisions.only(*LIGHT_FIELDS) if light else revisions.defer("raw_response"))}
     records = []
     for label in labels.iterator(chunk_size=500):
         verdict, revision_id = verdicts.get(label.pk, ("unreviewed", None))
