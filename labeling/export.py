@@ -390,7 +390,10 @@ class TokenMeasure(Measure):
     def __init__(self, tokenizer_path: str):
         from transformers import AutoTokenizer  # heavy: only when asked for
 
-        self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_path, local_files_only=True)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_path, local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"cannot load a tokenizer from {tokenizer_path}: {exc}") from None
 
     def length(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])

@@ -183,6 +183,16 @@ def test_command_rejects_bad_options(db, tmp_path):
         call_command("export_sft", "--out", str(tmp_path), "--val-fraction", "2", stdout=io.StringIO())
     with pytest.raises(CommandError, match="VERDICT=NUMBER"):
         call_command("export_sft", "--out", str(tmp_path), "--weight", "accepted", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="no such folder"):
+        call_command("export_sft", "--out", str(tmp_path), "--tokenizer", str(tmp_path / "nope"),
+                     "--max-diff-tokens", "100", stdout=io.StringIO())
+
+
+def test_bad_tokenizer_fails_the_job_with_a_clear_error(reviewed, tmp_path):
+    (tmp_path / "empty").mkdir()
+    opts = export.ExportOptions(tokenizer=str(tmp_path / "empty"), max_diff_tokens=100)
+    job = run_in_foreground(create_export(opts, folder=tmp_path / "s", enqueue=False), stream=io.StringIO())
+    assert job.state == JobState.FAILED and "cannot load a tokenizer" in job.error
 
 
 def test_teacher_and_prompt_version_select_and_write_the_system_prompt(db, tmp_path):

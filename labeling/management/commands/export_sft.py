@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from django.core.management.base import BaseCommand, CommandError
 
 from gsctune.jobs import JobState, run_in_foreground
@@ -57,6 +59,9 @@ class Command(BaseCommand):
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
+        if opts.tokenizer and not Path(opts.tokenizer).is_dir():
+            raise CommandError(f"--tokenizer {opts.tokenizer}: no such folder (a local tokenizer is needed, "
+                               "nothing is downloaded)")
         job = create_export(opts, name=o["name"], folder=o["out"], enqueue=o["queue"])
         if not o["queue"]:
             job = run_in_foreground(job, stream=self.stderr)
