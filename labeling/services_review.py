@@ -205,14 +205,15 @@ def next_item(user, f: QueueFilter, exclude=()) -> ReviewItem | None:
         return held
     free = Q(lease_expires__isnull=True) | Q(lease_expires__lte=now)
     for _ in range(5):
-        candidates = list(items.filter(free).values_list("pk", flat=True)[:8])
+        candidates = list(items.filter(free)[:8])
         if not candidates:
             return None
-        for pk in candidates:
-            if ReviewItem.objects.filter(free | Q(leased_by=user), pk=pk).update(
+        for candidate in candidates:
+            if ReviewItem.objects.filter(free | Q(leased_by=user), pk=candidate.pk).update(
                 leased_by=user, lease_expires=until
             ):
-                return ReviewItem.objects.get(pk=pk)
+                candidate.leased_by, candidate.lease_expires = user, until
+                return candidate
     return None
 
 
