@@ -30,8 +30,7 @@ def test_keyboard_only_scoring_then_results(page, live_server, django_user_model
     browser_login(page, live_server, "sam", "pw-sam-123")
 
     page.goto(f"{live_server.url}{reverse('cmp-set-detail', args=[cset.pk])}")
-    page.focus("#start")
-    page.keyboard.press("Enter")  # follow the focused "Start scoring" link
+    page.keyboard.press("Enter")  # start scoring
     prefs = ["a", "b", "t"]
     for n, pref in enumerate(prefs):
         page.wait_for_selector("#vote-form")
