@@ -31,7 +31,7 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterable
 
-from gsctune.noise import apply_noise, make_noise
+from gsctune.noise import apply_noise, make_noise, split_diff
 from gsctune.prompts import (
     DEFAULT_PROMPT, PromptSpec, build_finetune_messages, build_messages, truncate_diff,
 )
@@ -79,6 +79,10 @@ class ExportOptions:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.prompt not in ("labeling", "short"):
             raise ValueError(f"prompt must be 'labeling' or 'short', got {self.prompt!r}")
+        if self.max_val_fraction is not None and not 0 <= self.max_val_fraction < 1:
+            raise ValueError(f"max_val_fraction must be in [0, 1), got {self.max_val_fraction}")
+        if self.max_diff_chars < 1:
+            raise ValueError(f"max_diff_chars must be positive, got {self.max_diff_chars}")
         if self.augment < 0:
             raise ValueError(f"augment must be >= 0, got {self.augment}")
         for verdict, weight in self.weights.items():
@@ -139,8 +143,13 @@ def _languages(example: dict) -> list[str]:
     return sorted(set(example.get("languages") or [])) or [NO_LANGUAGE]
 
 
-def _diff_digest(diff: str) -> str:
-    return hashlib.sha1(diff.replace("\r\n", "\n").strip().encode("utf-8")).hexdigest()
+def _diff_digest(rec: dict) -> str:
+    """The change itself: file chunks in path order, junk injected at labeling left out,
+    so a fork's copy of a validation diff is recognized with or without its noise."""
+    junk = set(rec["label"].get("injected_files") or ())
+    chunks = sorted(chunk.replace("\r\n", "\n") for path, chunk in split_diff(rec["example"]["diff"])
+                    if path not in junk)
+    return hashlib.sha1("".join(chunks).encode("utf-8")).hexdigest()
 
 
 # --- selection ---------------------------------------------------------------------------
@@ -480,7 +489,7 @@ def export(records: Iterable[dict], opts: ExportOptions, out_dir: str,
     diff_budget = opts.max_diff_tokens if opts.tokenizer else opts.max_diff_chars
     by_key = {example_key(r["example"]): r for r in the_plan.selection.records}
     val_digests = {
-        _diff_digest(by_key[row["key"]]["example"]["diff"]) for row in the_plan.rows if row["split"] == "val"
+        _diff_digest(by_key[row["key"]]) for row in the_plan.rows if row["split"] == "val"
     }
     train_lines: list[tuple[int, str, str]] = []  # (order hash, key, line)
     val_lines: list[str] = []
@@ -506,7 +515,7 @@ def export(records: Iterable[dict], opts: ExportOptions, out_dir: str,
         train = row["split"] == "train"
         if train and not row["copies"]:
             continue  # a weight below 1 drew no copy
-        if train and _diff_digest(ex["diff"]) in val_digests:
+        if train and _diff_digest(rec) in val_digests:
             leaks_dropped.append(row["key"])  # the same diff under another repository (fork, mirror)
             prov["dropped"] = "diff also in validation"
             continue

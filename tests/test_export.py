@@ -296,3 +296,19 @@ def test_options_are_validated():
         E.ExportOptions(max_diff_tokens=100)
     with pytest.raises(ValueError, match="unknown verdict"):
         E.ExportOptions(weights={"rejected": 1})
+
+
+def test_a_forks_copy_of_a_validation_diff_never_reaches_train(examples, tmp_path):
+    from gsctune.noise import apply_noise, make_noise
+
+    original = examples[0]
+    fork = dict(original, repo_url="github.com/someone/fork-of-requests")
+    noise = make_noise(E.example_key(fork), fork["changed_files"], seed=3, probability=1.0)
+    fork["changed_files"], fork["diff"] = apply_noise(fork["changed_files"], fork["diff"], noise)
+    forked = make_record(fork, 2)
+    forked["label"].update(noise_injected=True, injected_files=noise.files)
+    other = make_record(examples[200], 3)
+    opts = E.ExportOptions(val_fraction=0.1, held_out=[original["repo_url"]])
+    result = E.export([make_record(original, 1), forked, other], opts, str(tmp_path))
+    assert result.manifest["dropped_train_duplicates_of_val"] == [E.example_key(fork)]
+    assert result.manifest["counts"]["train_rows"] == 1

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from gsctune.jobs import JobState, run_in_foreground
 from labeling import export
 from labeling.models import Example, Label, SFTExport
 from labeling.services import import_examples_file
 from labeling.services_export import build_records, create_export, label_verdicts, preview
 from labeling.services_review import record_verdict
-from gsctune.jobs import JobState, run_in_foreground
 from tests.test_export import SAMPLE
 
 PER_REPO = 4
