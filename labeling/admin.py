@@ -26,3 +26,4 @@ class ImportJobAdmin(admin.ModelAdmin):
     readonly_fields = ("created_at", "started_at", "finished_at", "heartbeat_at")
 
 from . import admin_labeling  # noqa: E402,F401  (teachers, prompts, labeling runs)
+from . import admin_export  # noqa: E402,F401  (SFT export snapshots)
