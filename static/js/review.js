@@ -53,9 +53,10 @@
     const it = item();
     if (!it) return;
     const url = it.dataset.nextUrl + done.map(function (id) { return "&exclude=" + id; }).join("");
+    // Resolves to the next item's HTML, null when the queue is empty, or false on a failure.
     prefetch = fetch(url, { credentials: "same-origin" })
-      .then(function (r) { return r.status === 200 ? r.text() : null; })
-      .catch(function () { return null; });
+      .then(function (r) { return r.status === 200 ? r.text() : r.status === 204 ? null : false; })
+      .catch(function () { return false; });
   }
 
   function post(url, body) {
@@ -85,6 +86,11 @@
     if (done.length > 50) done.shift();
     const waiting = prefetch || Promise.resolve(null);
     waiting.then(function (html) {
+      if (html === false) {
+        // The prefetch failed: let the server pick the next item on a full page load.
+        pending.then(function () { location.href = root.dataset.nextPageUrl; });
+        return;
+      }
       if (html) {
         slot.innerHTML = html;
         slot.hidden = false;
