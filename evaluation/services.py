@@ -148,10 +148,18 @@ def run_eval(run: EvalRun, progress) -> None:
         items.append(_Item(examples[pk], refs.get(pk), record, prompt_messages(run, record)))
     progress.message(f"{len(items)} examples to predict with {run.system_label}")
     source = _endpoint_results(run, items) if run.backend == EvalRun.Backend.ENDPOINT else _adapter_results(run, items)
+    give_up_after = max(5, run.concurrency)
+    answered = failed_in_a_row = 0
     try:
         for item, result in source:
             prediction = save_prediction(run, item, result)
             progress.advance(done=0 if prediction.failed else 1, failed=1 if prediction.failed else 0)
+            answered += not prediction.failed
+            failed_in_a_row = failed_in_a_row + 1 if prediction.failed else 0
+            if not answered and failed_in_a_row >= give_up_after:
+                # A wrong URL, model name or key fails every request: stop instead of retrying them all.
+                raise EvalError(f"the first {failed_in_a_row} requests all failed ({prediction.error}); "
+                                "check the base URL, the model name and the API key variable")
             progress.raise_if_cancelled()
     finally:
         close = getattr(source, "close", None)

@@ -214,3 +214,14 @@ def test_cancel_stops_the_run_and_keeps_what_was_predicted(tmp_path, openai_serv
     kept = run.predictions.count()
     assert 2 <= kept < 10
     assert run.summary["n"] == kept  # the report covers what was predicted
+
+
+def test_a_wrong_endpoint_fails_fast_with_a_clear_message(tmp_path, openai_server):  # noqa: F811
+    examples = load_labeled(tmp_path, 12)
+    run = services.create_eval_run(
+        name="typo", example_ids=[e.pk for e in examples], examples_source="test", enqueue=False,
+        base_url=openai_server.base_url.removesuffix("/v1"), model="loopback", concurrency=2)
+    run = execute_job(run.job_label, run.pk)
+    assert run.state == JobState.FAILED
+    assert "the first 5 requests all failed (HTTP 404" in run.error and "check the base URL" in run.error
+    assert run.predictions.count() < 12 and run.progress_failed >= 5
