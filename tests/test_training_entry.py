@@ -12,17 +12,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures_training import quick_options, shared_tiny_setup
+from tests.fixtures_training import quick_options
 from training import merge
 from training.entry import METRIC_PREFIX
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return shared_tiny_setup(tmp_path_factory.getbasetemp())
+@pytest.fixture
+def export_dir(tmp_path):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "train.jsonl").write_text(json.dumps({"messages": [
+        {"role": "system", "content": "s"}, {"role": "user", "content": "u"}, {"role": "assistant", "content": "{}"}]})
+        + "\n")
+    return folder
 
 
 def train(tmp: Path, base: Path, export: Path, **extra) -> tuple[subprocess.CompletedProcess, list[dict]]:
@@ -36,14 +40,21 @@ def train(tmp: Path, base: Path, export: Path, **extra) -> tuple[subprocess.Comp
     return proc, metrics
 
 
-def test_bad_base_model_fails_with_a_clear_message(tiny, tmp_path):
-    proc, _ = train(tmp_path, tmp_path / "no-such-model", tiny["export"])
+def test_bad_base_model_fails_with_a_clear_message(export_dir, tmp_path):
+    proc, _ = train(tmp_path, tmp_path / "no-such-model", export_dir)
     assert proc.returncode != 0
     assert "GSCTUNE_ERROR" in proc.stdout and "Base model folder not found" in proc.stdout
+    proc, _ = train(tmp_path, tmp_path, export_dir)
+    assert "has no config.json" in proc.stdout
 
 
-def test_unknown_option_is_named(tiny, tmp_path):
-    proc, _ = train(tmp_path, tiny["dense"], tiny["export"], lora_rank=4)
+def test_missing_train_file_is_named(tmp_path):
+    proc, _ = train(tmp_path, tmp_path, tmp_path / "nowhere")
+    assert proc.returncode != 0 and "No train.jsonl in" in proc.stdout and "SFT export folder" in proc.stdout
+
+
+def test_unknown_option_is_named(export_dir, tmp_path):
+    proc, _ = train(tmp_path, tmp_path, export_dir, lora_rank=4)
     assert proc.returncode != 0 and "Unknown training option(s): lora_rank" in proc.stdout
 
 
