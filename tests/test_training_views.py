@@ -98,3 +98,20 @@ def test_downloads_are_limited_to_the_artifact_list(staff_client, run_with_curve
     assert staff_client.get(reverse("training-download", args=[run_with_curves.pk, "train.log"])).status_code == 404
     with pytest.raises(ValueError, match="no adapter"):
         services.launch_merge(run_with_curves)
+
+
+def test_admin_add_launches_a_run_and_rejects_an_unfinished_export(admin_client, export_dir, tmp_path):
+    pending = SFTExport.objects.create(state=JobState.RUNNING)
+    form = {"export": pending.pk, "data_dir": "", "base_model": "Qwen/Qwen3-8B", "backend": "trl", "precision": "bf16",
+            "lora_r": 32, "lora_alpha": 64, "lora_dropout": 0, "target_modules": '["q_proj"]', "train_experts": "on",
+            "learning_rate": 1e-4, "batch_size": 1, "grad_accum": 1, "epochs": 1, "max_steps": 2,
+            "warmup_ratio": 0.1, "scheduler": "cosine", "max_length": 512, "assistant_only_loss": "on",
+            "optimizer": "adamw_torch", "seed": 1, "eval_steps": 0.5, "gpu": "H100 80GB",
+            "gpu_price_per_hour": "2.50"}
+    response = admin_client.post(reverse("admin:training_trainingrun_add"), form)
+    assert response.status_code == 200 and b"has no train.jsonl yet" in response.content
+    done = SFTExport.objects.create(state=JobState.SUCCEEDED, folder=str(export_dir))
+    response = admin_client.post(reverse("admin:training_trainingrun_add"), form | {"export": done.pk})
+    assert response.status_code == 302, response.content[:3000]
+    run = TrainingRun.objects.get()
+    assert run.data_dir == str(export_dir) and run.state == JobState.QUEUED and run.estimate["total_params"] > 8e9

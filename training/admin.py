@@ -1,3 +1,6 @@
+from pathlib import Path
+
+from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
 
@@ -5,15 +8,35 @@ from . import services
 from .models import AdapterMerge, TrainingMetric, TrainingRun
 
 
+class TrainingRunForm(forms.ModelForm):
+    class Meta:
+        model = TrainingRun
+        fields = "__all__"
+
+    def clean(self):
+        data = super().clean()
+        if self.instance.pk:
+            return data
+        try:
+            if data.get("export"):
+                data["data_dir"] = services.export_folder(data["export"])
+            elif not (Path(data.get("data_dir") or "") / "train.jsonl").exists():
+                raise ValueError("Choose a finished export or a data folder with train.jsonl.")
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return data
+
+
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
+    form = TrainingRunForm
     list_display = ("id", "name", "base_model", "backend", "precision", "state", "progress_done", "final_loss",
                     "created_at")
     list_filter = ("state", "backend", "precision")
     search_fields = ("name", "base_model")
     raw_id_fields = ("export",)
     readonly_fields = ("state", "output_dir", "estimate", "log_tail", "error", "final_loss", "progress_done",
-                       "progress_total", "status_message", "created_at", "started_at", "finished_at", "heartbeat_at",
+                       "progress_total", "progress_failed", "status_message", "created_at", "started_at", "finished_at", "heartbeat_at",
                        "worker", "attempts", "cancel_requested", "created_by")
     actions = ["run_again", "cancel_runs"]
 
@@ -24,8 +47,6 @@ class TrainingRunAdmin(admin.ModelAdmin):
         """A run added here is launched on the gpu queue like one from the launch page."""
         if change:
             return super().save_model(request, obj, form, change)
-        if obj.export_id:
-            obj.data_dir = services.export_folder(obj.export)
         obj.created_by = request.user
         with transaction.atomic():
             obj.save()

@@ -42,7 +42,8 @@ class TrainingRun(Job):
     name = models.CharField(max_length=200, blank=True)
     export = models.ForeignKey("labeling.SFTExport", null=True, blank=True, on_delete=models.SET_NULL,
                                related_name="training_runs")
-    data_dir = models.CharField(max_length=1000, help_text="Folder with train.jsonl and val.jsonl.")
+    data_dir = models.CharField(max_length=1000, blank=True,
+                                help_text="Folder with train.jsonl and val.jsonl (the export's, when one is chosen).")
     base_model = models.CharField(max_length=500, help_text="Hugging Face id or local folder.")
     backend = models.CharField(max_length=10, choices=Backend.choices, default=Backend.UNSLOTH)
     precision = models.CharField(max_length=5, choices=Precision.choices, default=Precision.BF16)
@@ -73,9 +74,6 @@ class TrainingRun(Job):
     estimate = models.JSONField(default=dict, blank=True)
     log_tail = models.TextField(blank=True)
     final_loss = models.FloatField(null=True, blank=True)
-
-    class Meta(Job.Meta):
-        pass
 
     def __str__(self) -> str:
         return f"Run {self.pk}{': ' + self.name if self.name else ''}"
