@@ -144,12 +144,14 @@ def _languages(example: dict) -> list[str]:
 
 
 def _diff_digest(rec: dict) -> str:
-    """The change itself: file chunks in path order, junk injected at labeling left out,
-    so a fork's copy of a validation diff is recognized with or without its noise."""
+    """The change itself, junk injected at labeling left out, so a fork's copy of a
+    validation diff is recognized with or without its noise (junk is merged in path
+    order, so the remaining file chunks keep git's order)."""
+    diff = rec["example"]["diff"]
     junk = set(rec["label"].get("injected_files") or ())
-    chunks = sorted(chunk.replace("\r\n", "\n") for path, chunk in split_diff(rec["example"]["diff"])
-                    if path not in junk)
-    return hashlib.sha1("".join(chunks).encode("utf-8")).hexdigest()
+    if junk:
+        diff = "".join(chunk for path, chunk in split_diff(diff) if path not in junk)
+    return hashlib.sha1(diff.encode("utf-8")).hexdigest()
 
 
 # --- selection ---------------------------------------------------------------------------
@@ -447,6 +449,25 @@ def dumps_line(obj: dict) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
+_encode = json.encoder.encode_basestring  # what dumps_line does to a string (ensure_ascii=False)
+
+
+def messages_line(messages: list[dict], encoded: dict[str, str]) -> str:
+    """``dumps_line({"messages": messages})`` byte for byte, each distinct system
+    prompt (kilobytes, the same on most rows) encoded once through ``encoded``."""
+    parts = []
+    for m in messages:
+        content = m["content"]
+        if m["role"] == "system":
+            text = encoded.get(content)
+            if text is None:
+                text = encoded[content] = _encode(content)
+        else:
+            text = _encode(content)
+        parts.append('{"role":' + _encode(m["role"]) + ',"content":' + text + "}")
+    return '{"messages":[' + ",".join(parts) + "]}\n"
+
+
 def prompt_messages(example: dict, rec: dict, opts: ExportOptions) -> list[dict]:
     """System and user turns from the labeling issue's builders (never a copy of them)."""
     if opts.prompt == "short":
@@ -498,6 +519,7 @@ def export(records: Iterable[dict], opts: ExportOptions, out_dir: str,
     over_budget: list[dict] = []
     leaks_dropped: list[str] = []
     truncated = augmented_rows = 0
+    encoded_prompts: dict[str, str] = {}
     total = len(the_plan.rows)
     for done, row in enumerate(the_plan.rows, 1):
         if progress:
@@ -536,7 +558,7 @@ def export(records: Iterable[dict], opts: ExportOptions, out_dir: str,
                     over_budget.append({"key": row["key"], "variant": vi, "length": length,
                                         "budget": opts.max_total, "unit": measure.unit})
                     continue
-            line = dumps_line({"messages": messages})
+            line = messages_line(messages, encoded_prompts)
             if not train:
                 val_lines.append(line)
                 prov["rows"] += 1
@@ -581,13 +603,13 @@ def _manifest_text(manifest: dict) -> str:
 def _write(out_dir: str, name: str, lines: Iterable[str]) -> dict:
     digest = hashlib.sha256()
     count = size = 0
-    with open(os.path.join(out_dir, name), "w", encoding="utf-8", newline="\n") as fh:
+    with open(os.path.join(out_dir, name), "wb") as fh:
         for line in lines:
             data = line.encode("utf-8")
             digest.update(data)
             size += len(data)
             count += 1
-            fh.write(line)
+            fh.write(data)
     return {"sha256": digest.hexdigest(), "bytes": size, "lines": count}
 
 

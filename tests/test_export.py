@@ -312,3 +312,15 @@ def test_a_forks_copy_of_a_validation_diff_never_reaches_train(examples, tmp_pat
     result = E.export([make_record(original, 1), forked, other], opts, str(tmp_path))
     assert result.manifest["dropped_train_duplicates_of_val"] == [E.example_key(fork)]
     assert result.manifest["counts"]["train_rows"] == 1
+
+
+def test_messages_line_is_exactly_json_dumps():
+    cache = {}
+    for messages in (
+        [{"role": "system", "content": "règles \"strictes\"\n\t\u2028"},
+         {"role": "user", "content": "diff --git a/é b/é\n+\\x\u0000\n"},
+         {"role": "assistant", "content": '{"commits":[],"gitignore":["*.pyc"]}'}],
+        [{"role": "system", "content": "règles \"strictes\"\n\t\u2028"}, {"role": "user", "content": ""}],
+    ):
+        assert E.messages_line(messages, cache) == E.dumps_line({"messages": messages})
+    assert len(cache) == 1
