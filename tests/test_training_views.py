@@ -115,3 +115,12 @@ def test_admin_add_launches_a_run_and_rejects_an_unfinished_export(admin_client,
     assert response.status_code == 302, response.content[:3000]
     run = TrainingRun.objects.get()
     assert run.data_dir == str(export_dir) and run.state == JobState.QUEUED and run.estimate["total_params"] > 8e9
+
+
+def test_long_runs_are_thinned_in_the_chart(export_dir):
+    run = services.create_run(base_model="Qwen/Qwen3-8B", data_dir=str(export_dir))
+    TrainingMetric.objects.bulk_create(
+        TrainingMetric(run=run, kind="train", step=s, loss=5.0 / s) for s in range(1, 2001))
+    series = services.chart([run])["series"]
+    assert len(series) == 1 and len(series[0]["polyline"].split()) <= services.MAX_CHART_POINTS + 1
+    assert series[0]["points"][0][0] == 1 and series[0]["points"][-1][0] == 2000

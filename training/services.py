@@ -298,6 +298,17 @@ def run_numbers(run: TrainingRun) -> RunNumbers:
                       eta=eta, cost_so_far=cost, cost_projected=projected)
 
 
+MAX_CHART_POINTS = 400
+
+
+def _thin(points: list[tuple]) -> list[tuple]:
+    """Keep a long run's page light: every k-th point (and the last one)."""
+    if len(points) <= MAX_CHART_POINTS:
+        return points
+    stride = -(-len(points) // MAX_CHART_POINTS)
+    return points[::stride] + ([points[-1]] if (len(points) - 1) % stride else [])
+
+
 PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4d7c0f", "#be185d"]
 
 
@@ -307,8 +318,8 @@ def chart(runs: list[TrainingRun], width: int = 640, height: int = 240, pad: int
     for i, run in enumerate(runs):
         color = PALETTE[i % len(PALETTE)]
         rows = list(run.metrics.order_by("step").values_list("kind", "step", "loss", "eval_loss"))
-        train = [(s, v) for k, s, v, _ in rows if k == "train" and v is not None]
-        evals = [(s, v) for k, s, _, v in rows if k == "eval" and v is not None]
+        train = _thin([(s, v) for k, s, v, _ in rows if k == "train" and v is not None])
+        evals = _thin([(s, v) for k, s, _, v in rows if k == "eval" and v is not None])
         if train:
             series.append({"run": run, "label": f"{run} loss", "color": color, "points": train, "dashed": False})
         if evals:
