@@ -13,8 +13,9 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 
 def env_str(name: str, default: str | None = None) -> str:
+    """The variable's value; unset or empty means the default (so `NAME=` in .env is harmless)."""
     value = os.environ.get(name)
-    if value is None:
+    if not value:
         if default is None:
             raise ImproperlyConfigured(f"Environment variable {name} is required.")
         return default

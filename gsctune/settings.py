@@ -142,6 +142,31 @@ JOB_PROGRESS_SECONDS = env_float("JOB_PROGRESS_SECONDS", 0.5)
 # Largest single JSONL line accepted by the importer (bytes).
 IMPORT_MAX_LINE_BYTES = env_int("IMPORT_MAX_LINE_BYTES", 4 * 1024 * 1024, minimum=1024)
 
+# Review queue and quality gate.
+REVIEW_LEASE_SECONDS = env_int("REVIEW_LEASE_SECONDS", 300, minimum=10)
+REVIEW_GATE_SEED = env_int("REVIEW_GATE_SEED", 0)
+REVIEW_GATE_MIN_REVIEWED = env_int("REVIEW_GATE_MIN_REVIEWED", 20, minimum=1)
+REVIEW_GATE_MIN_LOWER = env_float("REVIEW_GATE_MIN_LOWER", 0.8)
+# Thresholds of the automatic label checks (labeling.checks.CheckConfig).
+REVIEW_CHECKS = {
+    "max_subject": env_int("CHECK_MAX_SUBJECT_CHARS", 72, minimum=10),
+    "max_body_line": env_int("CHECK_MAX_BODY_LINE_CHARS", 80, minimum=10),
+    "body_min_lines": env_int("CHECK_BODY_MIN_LINES", 1, minimum=0),
+    "body_max_lines": env_int("CHECK_BODY_MAX_LINES", 10, minimum=1),
+    "require_scope": env_bool("CHECK_REQUIRE_SCOPE", False),
+}
+
+# Teacher requests: retries on 429/5xx/timeouts (with backoff) and repair turns on bad output.
+LABELING_RETRY = {
+    "max_attempts": env_int("LABELING_MAX_ATTEMPTS", 8, minimum=1),
+    "max_repairs": env_int("LABELING_MAX_REPAIRS", 1, minimum=0),
+    "backoff_base": env_float("LABELING_BACKOFF_BASE_SECONDS", 0.5),
+    "backoff_max": env_float("LABELING_BACKOFF_MAX_SECONDS", 30.0),
+}
+
+# llama.cpp's converter and quantizer for GGUF export (scripts/get_llama_cpp.sh puts them here).
+LLAMA_CPP_DIR = env_str("LLAMA_CPP_DIR", str(BASE_DIR / "var" / "llama.cpp"))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

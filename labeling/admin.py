@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Example, ImportJob, Label
+from .models import Example, ImportJob, Label, Review, ReviewItem
 
 
 @admin.register(Example)
@@ -27,3 +27,17 @@ class ImportJobAdmin(admin.ModelAdmin):
 
 from . import admin_labeling  # noqa: E402,F401  (teachers, prompts, labeling runs)
 from . import admin_export  # noqa: E402,F401  (SFT export snapshots)
+
+
+@admin.register(Review)
+class ReviewAdmin(admin.ModelAdmin):
+    list_display = ("id", "label", "reviewer", "verdict", "seconds_spent", "created_at")
+    list_filter = ("verdict", "reviewer")
+    raw_id_fields = ("label", "correction")
+
+
+@admin.register(ReviewItem)
+class ReviewItemAdmin(admin.ModelAdmin):
+    list_display = ("label", "teacher", "prompt", "verdict", "n_findings", "leased_by", "lease_expires")
+    list_filter = ("verdict", "teacher")
+    raw_id_fields = ("label", "example")

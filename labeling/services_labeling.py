@@ -99,10 +99,9 @@ def teacher_for(base_url: str, model: str, api_key_env: str = "", **fields) -> T
 
 
 def client_config(teacher: Teacher, concurrency: int | None = None) -> ClientConfig:
-    """Client settings from the teacher; the retry policy from settings.LABELING_RETRY (optional)."""
-    retry = getattr(settings, "LABELING_RETRY", {})
+    """Client settings from the teacher; the retry policy from settings.LABELING_RETRY."""
     return ClientConfig(
-        **{k: retry[k] for k in ("max_attempts", "max_repairs", "backoff_base", "backoff_max") if k in retry},
+        **settings.LABELING_RETRY,
         base_url=teacher.base_url, model=teacher.model, api_key=teacher.api_key(),
         temperature=teacher.temperature, max_tokens=teacher.max_output_tokens,
         reasoning_effort=teacher.reasoning_effort, timeout=teacher.request_timeout,

@@ -39,17 +39,13 @@ QUEUES = {
 VERDICTS = [v for v in Review.Verdict.values if v != Review.Verdict.SKIP]
 
 
-def _setting(name: str, default):
-    return getattr(settings, name, default)
-
-
 def lease_seconds() -> int:
-    return int(_setting("REVIEW_LEASE_SECONDS", 300))
+    return settings.REVIEW_LEASE_SECONDS
 
 
 def check_config() -> CheckConfig:
-    """Check thresholds, overridable with ``settings.REVIEW_CHECKS`` (a dict of CheckConfig fields)."""
-    return CheckConfig(**_setting("REVIEW_CHECKS", {}))
+    """Check thresholds from ``settings.REVIEW_CHECKS`` (CheckConfig fields, from the environment)."""
+    return CheckConfig(**settings.REVIEW_CHECKS)
 
 
 # --------------------------------------------------------------------------- findings and items
@@ -70,7 +66,7 @@ def compute_findings(label: Label) -> list[dict]:
 
 def gate_rank(example_key: str, seed: int | None = None) -> float:
     """Uniform in [0, 1) from (seed, example key): the same order for every teacher."""
-    seed = _setting("REVIEW_GATE_SEED", 0) if seed is None else seed
+    seed = settings.REVIEW_GATE_SEED if seed is None else seed
     digest = hashlib.sha256(f"{seed}:{example_key}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
@@ -409,7 +405,7 @@ class GateStats:
 
 
 def gate_rule() -> tuple[int, float]:
-    return int(_setting("REVIEW_GATE_MIN_REVIEWED", 20)), float(_setting("REVIEW_GATE_MIN_LOWER", 0.8))
+    return settings.REVIEW_GATE_MIN_REVIEWED, settings.REVIEW_GATE_MIN_LOWER
 
 
 def _cost(usage: dict, prices) -> float | None:

@@ -241,13 +241,12 @@ def run_merge(job: AdapterMerge, progress) -> None:
         progress.message("done, with steps skipped: " + result["missing"][0][:400])
 
 
-def llama_cpp_dir() -> str | None:
-    """LLAMA_CPP_DIR from settings or the environment, else var/llama.cpp when scripts/get_llama_cpp.sh put it there."""
-    configured = getattr(settings, "LLAMA_CPP_DIR", None) or os.environ.get("LLAMA_CPP_DIR")
-    if configured:
-        return str(configured)
-    default = Path(settings.BASE_DIR) / "var" / "llama.cpp"
-    return str(default) if (default / "convert_hf_to_gguf.py").exists() else None
+def llama_cpp_dir() -> str:
+    """settings.LLAMA_CPP_DIR (default var/llama.cpp, where scripts/get_llama_cpp.sh puts it).
+
+    The merge step checks it and names the next step when the converter is not there.
+    """
+    return str(settings.LLAMA_CPP_DIR)
 
 
 def launch_merge(run: TrainingRun, quant: str = "Q8_0", ollama_name: str = "", user=None) -> AdapterMerge:
