@@ -9,6 +9,8 @@ never leaves a partial row.
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -201,33 +203,94 @@ def decode_line(raw: bytes) -> object:
         raise BadLine(f"invalid JSON: {exc.msg} at column {exc.colno}") from None
 
 
-class _Batch:
-    def __init__(self, report: ImportReport):
-        self.report = report
+@dataclass
+class _Written:
+    imported: int = 0
+    already_present: int = 0
+    warnings: int = 0
+    labels_imported: int = 0
+
+
+def _write_batch(rows: dict[str, tuple[dict, dict | None, str]], written: _Written) -> None:
+    """Store one batch of validated rows in one transaction."""
+    with transaction.atomic():
+        existing = set(Example.objects.filter(key__in=list(rows)).values_list("key", flat=True))
+        new = [values for key, (values, _, _) in rows.items() if key not in existing]
+        _insert_examples(new)
+        written.imported += len(new)
+        written.already_present += len(existing)
+        written.warnings += sum(1 for values in new if values["warnings"])
+        labeled = {key: (label, noise) for key, (_, label, noise) in rows.items() if label}
+        if labeled:
+            written.labels_imported += _store_labels(labeled)
+
+
+class _BatchWriter:
+    """Collects rows into batches and writes them.
+
+    Writes happen on a thread with its own database connection, so parsing the next
+    batch overlaps with storing this one (the database releases the GIL while it
+    writes). A caller that holds a transaction gets its rows written inside it instead.
+    """
+
+    def __init__(self):
         self.rows: dict[str, tuple[dict, dict | None, str]] = {}
+        self.duplicates = 0
+        self.written = _Written()
+        self.error: BaseException | None = None
+        self.threaded = not transaction.get_connection().in_atomic_block
+        if self.threaded:
+            self.queue: queue.Queue = queue.Queue(maxsize=2)  # bounds memory: at most ~3 batches alive
+            self.thread = threading.Thread(target=self._drain, name="import-writer", daemon=True)
+            self.thread.start()
 
     def add(self, values: dict, label: dict | None, noise_diff: str) -> None:
         key = values["key"]
         if key in self.rows:  # the same example twice in one batch: the first wins
-            self.report.already_present += 1
+            self.duplicates += 1
             return
         self.rows[key] = (values, label, noise_diff)
+        if len(self.rows) >= BATCH_SIZE:
+            self.flush()
 
     def flush(self) -> None:
-        if not self.rows:
+        rows, self.rows = self.rows, {}
+        if not rows:
             return
-        report, rows = self.report, self.rows
-        with transaction.atomic():
-            existing = set(Example.objects.filter(key__in=list(rows)).values_list("key", flat=True))
-            new = [values for key, (values, _, _) in rows.items() if key not in existing]
-            _insert_examples(new)
-            report.imported += len(new)
-            report.already_present += len(existing)
-            report.warnings += sum(1 for values in new if values["warnings"])
-            labeled = {key: (label, noise) for key, (_, label, noise) in rows.items() if label}
-            if labeled:
-                report.labels_imported += _store_labels(labeled)
-        self.rows = {}
+        if not self.threaded:
+            _write_batch(rows, self.written)
+            return
+        self._raise_error()
+        self.queue.put(rows)
+
+    def close(self, report: ImportReport) -> None:
+        """Write what is left, wait for the writer, and add its counts to the report."""
+        try:
+            self.flush()
+        finally:
+            if self.threaded:
+                self.queue.put(None)
+                self.thread.join()
+        self._raise_error()
+        report.imported += self.written.imported
+        report.already_present += self.written.already_present + self.duplicates
+        report.warnings += self.written.warnings
+        report.labels_imported += self.written.labels_imported
+
+    def _drain(self) -> None:
+        try:
+            while (rows := self.queue.get()) is not None:
+                if self.error is None:  # after a failure, keep draining so the reader never blocks
+                    try:
+                        _write_batch(rows, self.written)
+                    except BaseException as exc:
+                        self.error = exc
+        finally:
+            connection.close()
+
+    def _raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
 
 
 _JSON_COLUMNS = {"changed_files", "original_commits", "existing_gitignore", "languages", "warnings"}
@@ -285,7 +348,15 @@ def import_examples_file(path: Path, progress=None) -> ImportReport:
     max_bytes = settings.IMPORT_MAX_LINE_BYTES
     if progress:
         progress.set_total(_count_lines(path))
-    batch = _Batch(report)
+    writer = _BatchWriter()
+    try:
+        _read_lines(path, max_bytes, report, writer, progress)
+    finally:
+        writer.close(report)
+    return report
+
+
+def _read_lines(path: Path, max_bytes: int, report: ImportReport, writer: _BatchWriter, progress) -> None:
     with path.open("rb") as handle:
         for number, raw in iter_lines(handle, max_bytes):
             report.lines = number
@@ -308,15 +379,11 @@ def import_examples_file(path: Path, progress=None) -> ImportReport:
             values["n_files"] = len(values["changed_files"])
             values["languages_text"] = f" {' '.join(values['languages'])} "  # padded: filter on " lang "
             values["warnings"] = consistency_warnings(values)
-            batch.add(values, label, noise_diff)
-            if len(batch.rows) >= BATCH_SIZE:
-                batch.flush()
-                if progress:
-                    progress.raise_if_cancelled()
+            writer.add(values, label, noise_diff)
             if progress:
                 progress.advance()
-    batch.flush()
-    return report
+                if number % BATCH_SIZE == 0:
+                    progress.raise_if_cancelled()
 
 
 def create_import_job(path: Path, original_name: str, user=None, enqueue: bool = True) -> ImportJob:
