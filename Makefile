@@ -4,10 +4,10 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt scripts/install_unsloth_cpu.sh 2>/dev/null | sha1sum | cut -c1-10)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt scripts/install_unsloth_cpu.sh scripts/get_llama_cpp.sh 2>/dev/null | sha1sum | cut -c1-10)
 PYTEST_ARGS ?=
 
-.PHONY: install run worker test test-fast migrate clean
+.PHONY: install run worker test test-fast migrate quantizer clean
 
 $(STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,10 @@ $(STAMP):
 	# torch first: this exact version is a CPU build; any other pulls a multi-GB CUDA build.
 	$(VENV)/bin/pip install -q torch==2.13.0
 	$(VENV)/bin/pip install -q -r requirements.txt
-	@if [ -f scripts/install_unsloth_cpu.sh ]; then bash scripts/install_unsloth_cpu.sh $(VENV); fi
+	# Unsloth without its CUDA-only dependencies (on a GPU host: pip install unsloth normally).
+	bash scripts/install_unsloth_cpu.sh $(VENV)
+	# llama.cpp's GGUF converter, from PyPI's llama-cpp-python source distribution.
+	PYTHON=$(PY) bash scripts/get_llama_cpp.sh var/llama.cpp
 	$(PY) -c "import torch, sys; v = torch.__version__; print('torch', v); sys.exit(0 if v.startswith('2.13.0') else 'torch changed: ' + v)"
 	rm -f $(VENV)/.installed-*
 	touch $@
@@ -39,6 +42,10 @@ test: install
 
 test-fast: install
 	$(PY) -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
+
+quantizer: install
+	# Builds llama.cpp's llama-quantize (cmake + g++, about 4 minutes on 2 cores).
+	BUILD_QUANTIZE=1 PYTHON=$(PY) bash scripts/get_llama_cpp.sh var/llama.cpp
 
 clean:
 	rm -rf var/test
