@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from django.utils.safestring import mark_safe
 from pygments import highlight
@@ -30,7 +31,8 @@ def _unquote(path: str) -> str:
 
 
 def _strip_prefix(path: str) -> str:
-    path = _unquote(path)
+    if path[0] == '"':
+        path = _unquote(path)
     return path[2:] if path[:2] in ("a/", "b/") else path
 
 
@@ -58,8 +60,7 @@ class FileDiff:
         return self.n_lines > COLLAPSE_LINES or len(self.text) > COLLAPSE_CHARS
 
 
-@dataclass(frozen=True)
-class _Header:
+class _Header(NamedTuple):
     start: int  # offset of the "diff --git" line in the diff
     old_path: str
     path: str

@@ -9,10 +9,10 @@ never leaves a partial row.
 from __future__ import annotations
 
 import json
-import queue
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import orjson
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -21,7 +21,7 @@ from django.utils import timezone
 from .diffs import diff_paths, remove_files
 from .models import HARVEST_FIELDS, Example, ImportJob, Label, example_key
 
-BATCH_SIZE = 500
+BATCH_SIZE = 1000
 MAX_STORED_PROBLEMS = 500
 
 
@@ -194,60 +194,37 @@ def _count_lines(path: Path) -> int:
 
 def decode_line(raw: bytes) -> object:
     try:
+        return orjson.loads(raw)  # fast path; on any error the stdlib says precisely what is wrong
+    except orjson.JSONDecodeError:
+        pass
+    try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadLine(f"not valid UTF-8 (byte {exc.start})") from None
     try:
-        return json.loads(text)
+        record = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadLine(f"invalid JSON: {exc.msg} at column {exc.colno}") from None
+    try:  # what the stdlib accepts beyond orjson: big numbers, or text no database can store
+        orjson.dumps(record)
+    except (orjson.JSONEncodeError, TypeError) as exc:
+        if "surrogates" in str(exc):
+            raise BadLine("text holds an unpaired UTF-16 surrogate (a lone \\udXXX escape)") from None
+        raise BadLine(f"unsupported JSON value: {exc}") from None
+    return record
 
 
-@dataclass
-class _Written:
-    imported: int = 0
-    already_present: int = 0
-    warnings: int = 0
-    labels_imported: int = 0
+class _Batch:
+    """Validated rows waiting to be written, BATCH_SIZE at a time, each batch in one transaction."""
 
-
-def _write_batch(rows: dict[str, tuple[dict, dict | None, str]], written: _Written) -> None:
-    """Store one batch of validated rows in one transaction."""
-    with transaction.atomic():
-        existing = set(Example.objects.filter(key__in=list(rows)).values_list("key", flat=True))
-        new = [values for key, (values, _, _) in rows.items() if key not in existing]
-        _insert_examples(new)
-        written.imported += len(new)
-        written.already_present += len(existing)
-        written.warnings += sum(1 for values in new if values["warnings"])
-        labeled = {key: (label, noise) for key, (_, label, noise) in rows.items() if label}
-        if labeled:
-            written.labels_imported += _store_labels(labeled)
-
-
-class _BatchWriter:
-    """Collects rows into batches and writes them.
-
-    Writes happen on a thread with its own database connection, so parsing the next
-    batch overlaps with storing this one (the database releases the GIL while it
-    writes). A caller that holds a transaction gets its rows written inside it instead.
-    """
-
-    def __init__(self):
+    def __init__(self, report: ImportReport):
+        self.report = report
         self.rows: dict[str, tuple[dict, dict | None, str]] = {}
-        self.duplicates = 0
-        self.written = _Written()
-        self.error: BaseException | None = None
-        self.threaded = not transaction.get_connection().in_atomic_block
-        if self.threaded:
-            self.queue: queue.Queue = queue.Queue(maxsize=2)  # bounds memory: at most ~3 batches alive
-            self.thread = threading.Thread(target=self._drain, name="import-writer", daemon=True)
-            self.thread.start()
 
     def add(self, values: dict, label: dict | None, noise_diff: str) -> None:
         key = values["key"]
         if key in self.rows:  # the same example twice in one batch: the first wins
-            self.duplicates += 1
+            self.report.already_present += 1
             return
         self.rows[key] = (values, label, noise_diff)
         if len(self.rows) >= BATCH_SIZE:
@@ -257,43 +234,28 @@ class _BatchWriter:
         rows, self.rows = self.rows, {}
         if not rows:
             return
-        if not self.threaded:
-            _write_batch(rows, self.written)
-            return
-        self._raise_error()
-        self.queue.put(rows)
-
-    def close(self, report: ImportReport) -> None:
-        """Write what is left, wait for the writer, and add its counts to the report."""
-        try:
-            self.flush()
-        finally:
-            if self.threaded:
-                self.queue.put(None)
-                self.thread.join()
-        self._raise_error()
-        report.imported += self.written.imported
-        report.already_present += self.written.already_present + self.duplicates
-        report.warnings += self.written.warnings
-        report.labels_imported += self.written.labels_imported
-
-    def _drain(self) -> None:
-        try:
-            while (rows := self.queue.get()) is not None:
-                if self.error is None:  # after a failure, keep draining so the reader never blocks
-                    try:
-                        _write_batch(rows, self.written)
-                    except BaseException as exc:
-                        self.error = exc
-        finally:
-            connection.close()
-
-    def _raise_error(self) -> None:
-        if self.error is not None:
-            raise self.error
+        report = self.report
+        with transaction.atomic():
+            existing = set(Example.objects.filter(key__in=list(rows)).values_list("key", flat=True))
+            new = [values for key, (values, _, _) in rows.items() if key not in existing]
+            _insert_examples(new)
+            report.imported += len(new)
+            report.already_present += len(existing)
+            report.warnings += sum(1 for values in new if values["warnings"])
+            labeled = {key: (label, noise) for key, (_, label, noise) in rows.items() if label}
+            if labeled:
+                report.labels_imported += _store_labels(labeled)
 
 
 _JSON_COLUMNS = {"changed_files", "original_commits", "existing_gitignore", "languages", "warnings"}
+
+
+_COLUMNS = (*HARVEST_FIELDS, "key", "diff_chars", "n_files", "languages_text", "warnings")
+
+
+def _row_params(values: dict) -> list:
+    """The INSERT parameters of one example (JSON columns encoded), made on the reading side."""
+    return [orjson.dumps(values[c]).decode() if c in _JSON_COLUMNS else values[c] for c in _COLUMNS]
 
 
 def _insert_examples(rows: list[dict]) -> None:
@@ -305,21 +267,15 @@ def _insert_examples(rows: list[dict]) -> None:
     """
     if not rows:
         return
-    columns = [*HARVEST_FIELDS, "key", "diff_chars", "n_files", "languages_text", "warnings", "imported_at"]
-    now = timezone.now()
-    table = connection.ops.quote_name(Example._meta.db_table)
+    quote = connection.ops.quote_name
+    columns = [*_COLUMNS, "imported_at"]
     sql = (
-        f"INSERT INTO {table} ({', '.join(connection.ops.quote_name(c) for c in columns)}) "
-        f"VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT ({connection.ops.quote_name('key')}) DO NOTHING"
+        f"INSERT INTO {quote(Example._meta.db_table)} ({', '.join(quote(c) for c in columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT ({quote('key')}) DO NOTHING"
     )
-    field = Example._meta.get_field("imported_at")
-    stamp = field.get_db_prep_save(now, connection)
-    params = [
-        [json.dumps(row[c]) if c in _JSON_COLUMNS else stamp if c == "imported_at" else row[c] for c in columns]
-        for row in rows
-    ]
+    stamp = Example._meta.get_field("imported_at").get_db_prep_save(timezone.now(), connection)
     with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+        cursor.executemany(sql, [[*row["params"], stamp] for row in rows])
 
 
 def _store_labels(labeled: dict[str, tuple[dict, str]]) -> int:
@@ -348,15 +304,7 @@ def import_examples_file(path: Path, progress=None) -> ImportReport:
     max_bytes = settings.IMPORT_MAX_LINE_BYTES
     if progress:
         progress.set_total(_count_lines(path))
-    writer = _BatchWriter()
-    try:
-        _read_lines(path, max_bytes, report, writer, progress)
-    finally:
-        writer.close(report)
-    return report
-
-
-def _read_lines(path: Path, max_bytes: int, report: ImportReport, writer: _BatchWriter, progress) -> None:
+    batch = _Batch(report)
     with path.open("rb") as handle:
         for number, raw in iter_lines(handle, max_bytes):
             report.lines = number
@@ -379,11 +327,14 @@ def _read_lines(path: Path, max_bytes: int, report: ImportReport, writer: _Batch
             values["n_files"] = len(values["changed_files"])
             values["languages_text"] = f" {' '.join(values['languages'])} "  # padded: filter on " lang "
             values["warnings"] = consistency_warnings(values)
-            writer.add(values, label, noise_diff)
+            values["params"] = _row_params(values)
+            batch.add(values, label, noise_diff)
             if progress:
                 progress.advance()
                 if number % BATCH_SIZE == 0:
                     progress.raise_if_cancelled()
+    batch.flush()
+    return report
 
 
 def create_import_job(path: Path, original_name: str, user=None, enqueue: bool = True) -> ImportJob:

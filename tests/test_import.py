@@ -141,3 +141,12 @@ def test_shared_sample_imports_1500_then_0(tmp_path, capsys):
     call_command("import_examples", str(SHARED_DATA))
     assert "0 imported, 1500 already present, 0 bad" in capsys.readouterr().out
     assert Example.objects.count() == 1500
+
+
+def test_unpaired_surrogate_escape_is_a_bad_line_not_a_failed_batch(tmp_path):
+    path = tmp_path / "surrogate.jsonl"
+    line = json.dumps(harvested(0)).replace('"main"', '"ma\\ud800in"').encode() + b"\n"
+    write_jsonl(path, [line, harvested(2)])
+    report = import_examples_file(path)
+    assert report.bad == [(1, "text holds an unpaired UTF-16 surrogate (a lone \\udXXX escape)")]
+    assert report.imported == 1
