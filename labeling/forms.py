@@ -13,8 +13,9 @@ class ExampleFilterForm(forms.Form):
     SIZE_RANGES = {"s": (0, 2000), "m": (2000, 10000), "l": (10000, 30000), "xl": (30000, None)}
 
     q = forms.CharField(required=False, label="Search", widget=forms.TextInput(attrs={"placeholder": "key, file or commit subject"}))
-    repo = forms.ChoiceField(required=False, label="Repository")
-    language = forms.ChoiceField(required=False)
+    # Free text shown as a menu: a value not (yet) in the cached menu still filters.
+    repo = forms.CharField(required=False, label="Repository", widget=forms.Select)
+    language = forms.CharField(required=False, widget=forms.Select)
     n_commits = forms.TypedChoiceField(
         required=False, coerce=int, empty_value=None, label="Commits",
         choices=[("", "any")] + [(n, str(n)) for n in range(1, 6)],
@@ -24,8 +25,8 @@ class ExampleFilterForm(forms.Form):
 
     def __init__(self, *args, repos=(), languages=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["repo"].choices = [("", "all repositories")] + [(r, r.removeprefix("github.com/")) for r in repos]
-        self.fields["language"].choices = [("", "all languages")] + [(l, l) for l in languages]
+        self.fields["repo"].widget.choices = [("", "all repositories")] + [(r, r.removeprefix("github.com/")) for r in repos]
+        self.fields["language"].widget.choices = [("", "all languages")] + [(l, l) for l in languages]
 
 
 class ImportUploadForm(forms.Form):

@@ -2,7 +2,7 @@
 from django.contrib import messages
 from django.core.cache import cache
 from django.core.paginator import Paginator
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, Max, OuterRef, Q
 from django.shortcuts import get_object_or_404, redirect, render
 
 from .diffs import split_diff
@@ -12,13 +12,15 @@ from .services import create_import_job, save_upload
 
 
 def _facets() -> tuple[list[str], list[str]]:
-    """Repositories and languages for the filter menus (cached: they change only on import)."""
-    facets = cache.get("example-facets")
+    """Repositories and languages for the filter menus, cached until the next import adds rows."""
+    newest = Example.objects.aggregate(newest=Max("id"))["newest"]
+    key = f"example-facets-{newest}"
+    facets = cache.get(key)
     if facets is None:
         repos = list(Example.objects.order_by("repo_url").values_list("repo_url", flat=True).distinct())
         languages = sorted({l for text in Example.objects.values_list("languages_text", flat=True).distinct() for l in text.split()})
         facets = (repos, languages)
-        cache.set("example-facets", facets, 30)
+        cache.set(key, facets, 600)
     return facets
 
 
