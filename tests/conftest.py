@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.openai_server import openai_server  # noqa: F401  (the loopback teacher fixture, for every module)
+
 # pytest-django's live_server with Playwright's sync API runs database calls from
 # inside Playwright's event loop thread; Django must be told that is intended.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

@@ -12,7 +12,6 @@ from gsctune.prompts import parse_user_turn
 from labeling.models import Label, PromptVersion, SFTExport
 
 from .eval_data import load_labeled
-from .openai_server import openai_server  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

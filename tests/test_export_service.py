@@ -111,7 +111,7 @@ def test_reexport_is_byte_identical_whatever_the_import_order(db, tmp_path, djan
     load(tmp_path, lines)
     opts = export.ExportOptions(include_unreviewed=True, augment=1, seed=5)
     first = run_in_foreground(create_export(opts, folder=tmp_path / "a", enqueue=False), stream=io.StringIO())
-    again = run_in_foreground(create_export(opts, folder=tmp_path / "b", enqueue=False), stream=io.StringIO())
+    run_in_foreground(create_export(opts, folder=tmp_path / "b", enqueue=False), stream=io.StringIO())
     Label.objects.all().delete()
     Example.objects.all().delete()
     shuffled = list(lines)

@@ -12,7 +12,7 @@ from gsctune.jobs import JobState, execute_job
 from labeling.models import Label, LabelFailure, LabelingRun, PromptVersion, Teacher
 from labeling.services_labeling import (SelectionError, create_prompt_version, create_run, default_prompt_version,
                                         label_messages, resolve_selection)
-from tests.openai_server import FaultMix, openai_server  # noqa: F401  (fixture)
+from tests.openai_server import FaultMix
 
 from .conftest import wait_for
 from .factories import make_examples

@@ -8,7 +8,6 @@ from django.urls import reverse
 from gsctune.jobs import execute_job
 from labeling.models import LabelingRun, PromptVersion, Teacher
 from labeling.services_labeling import create_run, default_prompt_version
-from tests.openai_server import openai_server  # noqa: F401  (fixture)
 
 from .factories import make_examples
 

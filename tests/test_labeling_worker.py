@@ -4,7 +4,6 @@ import pytest
 from gsctune.jobs import JobState
 from labeling.models import Label, LabelFailure, LabelingRun, Teacher
 from labeling.services_labeling import create_run
-from tests.openai_server import openai_server  # noqa: F401  (fixture)
 
 from .conftest import LiveWorker, wait_for
 from .factories import make_examples

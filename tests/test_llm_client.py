@@ -7,7 +7,6 @@ import pytest
 
 from gsctune.llm_client import ClientConfig, TeacherClient, parse_retry_after
 from gsctune.prompts import build_messages
-from tests.openai_server import FaultMix, openai_server  # noqa: F401  (fixture)
 
 EXAMPLE = {"changed_files": ["src/a.py", "tests/test_a.py"],
            "diff": "diff --git a/src/a.py b/src/a.py\n--- a/src/a.py\n+++ b/src/a.py\n@@ -1 +1 @@\n-x\n+y\n"}
