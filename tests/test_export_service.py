@@ -204,7 +204,8 @@ def test_teacher_and_prompt_version_select_and_write_the_system_prompt(db, tmp_p
     chosen = Label.objects.order_by("example__key").first()
     chosen.teacher, chosen.prompt_version = teacher, version
     chosen.save()
-    opts = export.ExportOptions(include_unreviewed=True, val_fraction=0, teachers=[teacher.name])
+    opts = export.ExportOptions(include_unreviewed=True, val_fraction=0, teachers=[teacher.name],
+                                weights={"unreviewed": 1})  # one row, not a hash draw at the default 0.5
     job = run_in_foreground(create_export(opts, folder=tmp_path / "s", enqueue=False), stream=io.StringIO())
     assert job.state == JobState.SUCCEEDED, job.error
     assert job.summary["counts"]["selected"] == 1, job.summary["counts"]
