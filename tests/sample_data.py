@@ -249,7 +249,7 @@ class History:
                 source.functions.append(self._function(source))
                 self.sources[new] = source
                 changes[new] = source.render()
-                message = f"Rename util to helpers"
+                message = "Rename util to helpers"
             elif i == 9:  # a deletion
                 victim = f"{spec.src}/legacy.{ext}"
                 source = self.sources.pop(victim)
@@ -289,7 +289,7 @@ class History:
         """An ordinary commit: code, tests, docs, CI or ignore rules, alone or mixed."""
         spec = self.spec
         kind = self.rng.choice(("func", "func", "edit", "edit", "newmod", "docs", "mixed", "ci", "ignore"))
-        pool = [p for p, s in self.sources.items()]
+        pool = list(self.sources)
         if kind in ("func", "mixed"):
             source = self.sources[self.rng.choice(pool)]
             fn = self._function(source)
