@@ -214,13 +214,11 @@ class History:
     def build(self) -> bytes:
         spec, lang = self.spec, self.spec.language
         ext = _LANG[lang][4]
-        sections = ["install", "usage"]
-        changelog = [f"- {self.name} 1.0.0: first release"]
         initial: dict[str, str | bytes | None] = {
             ".gitignore": f"# {self.name}\n" + {"python": "__pycache__/\n*.pyc\n.venv/\n", "go": "/bin/\n*.test\n",
                            "rust": "/target\n", "javascript": "node_modules/\ncoverage/\n",
                            "c": "*.o\n/build/\n", "elixir": "/_build/\n/deps/\n", "ruby": "/pkg/\n*.gem\n"}[lang],
-            "README.md": self._readme(sections), "CHANGELOG.md": "\n".join(changelog) + "\n",
+            "README.md": self._readme(["install", "usage"]), "CHANGELOG.md": f"- {self.name} 1.0.0: first release\n",
             ".github/workflows/ci.yml": f"name: {self.name} ci\non: [push]\njobs:\n  test:\n    runs-on: ubuntu-latest\n"
                                         f"    steps:\n      - uses: actions/checkout@v4\n      - run: make test-{lang}\n",
             **self._manifest(),
@@ -233,11 +231,10 @@ class History:
         for extra in spec.extra:
             x_ext = _LANG[extra][4]
             folder = {"shell": "scripts", "javascript": "assets/js", "c": "ext"}.get(extra, "extra")
-            initial.update(self._source(extra, f"{folder}/{self.name}_{ 'tool' if extra == 'shell' else 'glue'}.{x_ext}"))
+            role = "tool" if extra == "shell" else "glue"
+            initial.update(self._source(extra, f"{folder}/{self.name}_{role}.{x_ext}"))
         last = self.commit("Initial commit", initial)
-        side = None
-        n_commits = 26
-        for i in range(1, n_commits):
+        for i in range(1, 26):
             changes: dict[str, str | bytes | None] = {}
             renames = []
             if i == 5:  # a rename, with a small edit of the renamed file
