@@ -4,13 +4,13 @@ import json
 import time
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
 from django.db.models.fields.json import KeyTransform
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from gsctune.permissions import staff_required
 from labeling.diffs import split_diff
 
 from . import charts, metrics, services
@@ -31,7 +31,7 @@ def home(request):
 
 
 @require_POST
-@staff_member_required
+@staff_required("Only staff can launch eval runs.")
 def run_new(request):
     form = EvalRunForm(request.POST)
     if form.is_valid():
@@ -111,7 +111,7 @@ def run_compare(request):
 # --------------------------------------------------------------------------- blind comparisons
 
 @require_POST
-@staff_member_required
+@staff_required("Only staff can build blind comparison sets.")
 def set_new(request):
     form = ComparisonSetForm(request.POST)
     if form.is_valid():

@@ -228,7 +228,11 @@ class Progress:
 
 
 def job_model(label: str) -> type[Job]:
-    model = apps.get_model(label)
+    """The job model named ``app_label.model_name``; LookupError for anything else."""
+    try:
+        model = apps.get_model(label)
+    except ValueError:  # not of the form app_label.model_name
+        raise LookupError(f"{label!r} is not a job model") from None
     if not issubclass(model, Job):
         raise LookupError(f"{label} is not a job model")
     return model
