@@ -31,7 +31,7 @@ def test_the_create_url_shows_the_form_in_sections(staff_client):
     assert 'data-when="backend=adapter"' in html and 'data-when="source=export"' in html
     form = page.context["form"]
     obvious = {"backend", "source"}  # a choice between labelled options, explained by the section help
-    assert [name for name, field in form.fields.items() if not field.help_text] == list(obvious)
+    assert {name for name, field in form.fields.items() if not field.help_text} == obvious
     home = staff_client.get(reverse("eval-home")).content.decode()
     assert 'href="/evaluation/runs/new/"' in home and 'href="/evaluation/blind/new/"' in home
 
