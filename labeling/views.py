@@ -1,5 +1,4 @@
 """Examples browser and imports. Views stay thin: queries here, work in services."""
-from django.contrib import messages
 from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db.models import Exists, Max, OuterRef, Q
