@@ -78,6 +78,8 @@ def error_reason(error: str) -> str:
     errno = re.match(r"^\[Errno \d+\] ", message)
     if message and (errno or name in _PLAIN_EXCEPTIONS or qualname.startswith(_OUR_MODULES)):
         reason = message[errno.end():] if errno else message
+        if re.match(r"^[A-Z]\w*(?:Error|Exception): ", reason):  # a wrapped error, e.g. the training child's
+            return error_reason(reason)
     elif name == "KeyError":
         reason = f"Missing key {message}" if message else "Missing key"
     else:

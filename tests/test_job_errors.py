@@ -45,7 +45,14 @@ def _ours():
     raise EvalError("the first 8 requests all failed (connection refused); check the base URL")
 
 
+def _wrapped():
+    from training.services import TrainingError
+
+    raise TrainingError("OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB")
+
+
 @pytest.mark.parametrize("raise_it,reason", [
+    (_wrapped, "Out of memory: CUDA out of memory. Tried to allocate 2.00 GiB"),
     (lambda: open("/nonexistent/in.jsonl"), "No such file or directory: '/nonexistent/in.jsonl'"),
     (_key_error, "Missing key 'base_model'"),
     (_json_error, "JSON decode: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
