@@ -168,3 +168,81 @@ def test_methods_limit_the_check_to_those_methods(rf, django_user_model):
         view(post)
     post.user = AnonymousUser()
     assert view(post)["Location"].startswith("/login/")
+
+
+@pytest.fixture
+def objects(tmp_path):
+    """One stored object of each kind the URLs point at, failed jobs among them."""
+    from evaluation.models import EvalRun, Prediction
+    from labeling.models import ImportJob, Label, LabelingRun, SFTExport, Teacher
+    from labeling.services_labeling import default_prompt_version
+    from training.models import AdapterMerge, TrainingRun
+
+    from .factories import make_examples
+
+    example = make_examples(tmp_path, 1)[0]
+    teacher = Teacher.objects.create(name="t", base_url="http://127.0.0.1:9/v1", model="m")
+    prompt = default_prompt_version()
+    label = Label.objects.create(example=example, source=Label.Source.TEACHER, model="m", teacher=teacher,
+                                 commits=[{"subject": "feat: add sys", "files": example.changed_files, "body": "",
+                                           "issues": []}])
+    export = SFTExport.objects.create(state="failed", error="ValueError: no labels")
+    run = TrainingRun.objects.create(base_model="tiny", export=export, state="failed", error="x")
+    eval_run = EvalRun.objects.create(name="e", base_url="http://127.0.0.1:9/v1", model="m", example_ids=[example.pk])
+    return {
+        "example": example, "label": label, "teacher": teacher, "prompt": prompt, "export": export, "run": run,
+        "merge": AdapterMerge.objects.create(run=run, state="failed", error="y"),
+        "import": ImportJob.objects.create(source_path="/x", original_name="x", state="failed", error="z"),
+        "labeling": LabelingRun.objects.create(teacher=teacher, prompt_version=prompt),
+        "eval": eval_run,
+        "prediction": Prediction.objects.create(run=eval_run, example=example, reference=label, raw="{}"),
+    }
+
+
+def _real_urls(o) -> dict[str, str]:
+    """Each detail URL with the id of a stored object (name: URL)."""
+    urls = {
+        "example-detail": reverse("example-detail", args=[o["example"].pk]),
+        "import-detail": o["import"].get_absolute_url(),
+        "export-detail": o["export"].get_absolute_url(),
+        "export-download": reverse("export-download", args=[o["export"].pk, "manifest.json"]),
+        "labeling-run-detail": o["labeling"].get_absolute_url(),
+        "labeling-run-resume": reverse("labeling-run-resume", args=[o["labeling"].pk]),
+        "teacher-edit": reverse("teacher-edit", args=[o["teacher"].pk]),
+        "prompt-detail": reverse("prompt-detail", args=[o["prompt"].pk]),
+        "training-detail": o["run"].get_absolute_url(),
+        "training-live": reverse("training-live", args=[o["run"].pk]),
+        "training-merge": reverse("training-merge", args=[o["run"].pk]),
+        "training-download": reverse("training-download", args=[o["run"].pk, "adapter/adapter_config.json"]),
+        "eval-run-detail": o["eval"].get_absolute_url(),
+        "eval-run-json": reverse("eval-run-json", args=[o["eval"].pk]),
+        "eval-prediction": o["prediction"].get_absolute_url(),
+        "review-item": reverse("review-item", args=[o["label"].pk]),
+        "review-verdict": reverse("review-verdict", args=[o["label"].pk]),
+    }
+    for key in ("import", "export", "labeling", "run", "merge", "eval"):
+        urls[f"job-status {key}"] = o[key].status_url()
+    for key in ("example", "label", "teacher", "export", "run", "eval"):
+        meta = o[key]._meta
+        urls[f"admin {meta.label_lower}"] = reverse(f"admin:{meta.app_label}_{meta.model_name}_change",
+                                                    args=[o[key].pk])
+    return urls
+
+
+@pytest.mark.django_db
+def test_pages_of_stored_objects_render_and_bad_child_ids_are_not_found(visitors, objects, admin_client):
+    urls = _real_urls(objects)
+    errors = []
+    for who in ("plain", "staff"):
+        for url in urls.values():
+            errors += [f"{who}: {e}" for e in _server_errors(visitors[who], url)]
+    assert errors == []
+    staff = visitors["staff"]
+    for name, url in urls.items():
+        if name in ("labeling-run-resume", "training-merge", "review-verdict", "export-download", "training-download"):
+            continue  # actions, and files this run never wrote
+        client = admin_client if name.startswith("admin ") else staff  # the admin needs model permissions
+        assert client.get(url).status_code == 200, name
+    missing_child = reverse("eval-prediction", args=[objects["eval"].pk, 987654321])
+    assert staff.get(missing_child).status_code == 404
+    assert staff.get(reverse("export-download", args=[objects["export"].pk, "settings.py"])).status_code == 404
