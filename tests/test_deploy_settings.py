@@ -64,3 +64,12 @@ def test_requests_behind_a_tls_proxy_get_secure_cookies_hsts_and_a_redirect(tmp_
     assert seen["health"] == 200  # health probes over plain HTTP are not redirected
     assert seen["proxied"] == 200 and seen["csrf_secure"]
     assert seen["hsts"] == "max-age=31536000; includeSubDomains; preload"
+
+
+def test_every_variable_the_settings_read_is_documented_in_env_example():
+    import re
+
+    read = set(re.findall(r'env_(?:str|bool|int|float|list|path)\("([A-Z0-9_]+)"', (ROOT / "gsctune/settings.py").read_text()))
+    documented = set(re.findall(r"^([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    assert {"GSCTUNE_HTTPS", "GSCTUNE_HSTS_SECONDS"} <= read
+    assert read - documented == set()
