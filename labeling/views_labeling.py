@@ -1,10 +1,11 @@
 """Pages for labeling runs, teachers and prompt versions. Thin: logic is in services_labeling."""
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
+
+from gsctune.permissions import staff_required
 
 from . import services_labeling as svc
 from .forms_labeling import LabelingRunForm, PromptVersionForm, TeacherForm
@@ -26,7 +27,7 @@ def run_detail(request, pk: int):
     })
 
 
-@staff_member_required
+@staff_required("Only staff can start labeling runs.")
 def run_new(request):
     initial = {"prompt_version": svc.default_prompt_version().pk, "teacher": Teacher.objects.order_by("-updated_at").first()}
     form = LabelingRunForm(request.POST or None, initial=initial)
@@ -45,7 +46,7 @@ def run_new(request):
 
 
 @require_POST
-@staff_member_required
+@staff_required("Only staff can resume labeling runs.")
 def run_resume(request, pk: int):
     run = get_object_or_404(LabelingRun, pk=pk)
     if not run.resume():
@@ -61,7 +62,7 @@ def teacher_list(request):
     return render(request, "labeling/teachers/list.html", {"teachers": teachers})
 
 
-@staff_member_required
+@staff_required("Only staff can add or edit teachers.")
 def teacher_edit(request, pk: int | None = None):
     teacher = get_object_or_404(Teacher, pk=pk) if pk else None
     form = TeacherForm(request.POST or None, instance=teacher)

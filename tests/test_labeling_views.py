@@ -33,9 +33,9 @@ def test_reviewer_sees_runs_but_cannot_launch_or_edit(client, reviewer_user, tea
     client.force_login(reviewer_user)
     assert client.get(reverse("labeling-run-list")).status_code == 200
     assert client.get(reverse("teacher-list")).status_code == 200
-    assert client.get(reverse("labeling-run-new")).status_code == 302
+    assert client.get(reverse("labeling-run-new")).status_code == 403
     response = client.post(reverse("teacher-edit", args=[teacher.pk]), {"name": "hijacked"})
-    assert response.status_code == 302
+    assert response.status_code == 403
     teacher.refresh_from_db()
     assert teacher.name == "loopback"
 
@@ -72,7 +72,7 @@ def test_resume_is_staff_only_and_retries_failures(staff_client, reviewer_user, 
     assert "Resume and retry 1 failure" in staff_client.get(run.get_absolute_url()).content.decode()
     reviewer = Client()
     reviewer.force_login(reviewer_user)
-    assert reviewer.post(run.resume_url()).status_code == 302
+    assert reviewer.post(run.resume_url()).status_code == 403
     run.refresh_from_db()
     assert run.state == "succeeded"
     response = staff_client.post(run.resume_url(), HTTP_HX_REQUEST="true")

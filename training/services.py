@@ -22,6 +22,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from gsctune.charts import nice_ticks
 from gsctune.jobs import JobCancelled
 
 from . import estimate as est
@@ -327,9 +328,7 @@ def chart(runs: list[TrainingRun], width: int = 640, height: int = 240, pad: int
     steps = [x for s in series for x, _ in s["points"]]
     if not values:
         return {"empty": True, "width": width, "height": height}
-    lo, hi = min(values), max(values)
-    if hi - lo < 1e-9:
-        lo, hi = lo - 0.5, hi + 0.5
+    lo, hi, y_ticks = nice_ticks(min(values), max(values))
     x0, x1 = min(steps), max(max(steps), min(steps) + 1)
 
     def xy(step, value):
@@ -340,8 +339,8 @@ def chart(runs: list[TrainingRun], width: int = 640, height: int = 240, pad: int
     for s in series:
         s["polyline"] = " ".join(xy(st, v) for st, v in s["points"])
         s["dots"] = [xy(st, v).split(",") for st, v in s["points"]] if len(s["points"]) < 60 else []
-    ticks = [{"y": f"{height - pad - f * (height - 2 * pad):.1f}", "label": f"{lo + f * (hi - lo):.3g}"}
-             for f in (0, 0.25, 0.5, 0.75, 1)]
+    ticks = [{"y": f"{height - pad - (v - lo) / (hi - lo) * (height - 2 * pad):.1f}", "label": label}
+             for v, label in y_ticks]
     return {"empty": False, "width": width, "height": height, "pad": pad, "series": series, "ticks": ticks,
             "x_first": x0, "x_last": x1, "x_axis_y": height - pad, "x_right": width - pad}
 

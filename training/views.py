@@ -6,12 +6,12 @@ from pathlib import Path
 
 from django import forms
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from gsctune.jobs import JobState
+from gsctune.permissions import staff_required
 from labeling.models import SFTExport
 
 from . import services
@@ -71,7 +71,7 @@ def run_list(request):
     })
 
 
-@staff_member_required
+@staff_required("Only staff can launch training runs.")
 def launch(request):
     """Staff only: the form, the estimate before launching, then the launch."""
     estimate = None
@@ -120,7 +120,7 @@ def run_live(request, pk: int):
 
 
 @require_POST
-@staff_member_required
+@staff_required("Only staff can merge adapters and build GGUF models.")
 def merge(request, pk: int):
     run = get_object_or_404(TrainingRun, pk=pk)
     form = MergeForm(request.POST)
