@@ -23,7 +23,7 @@ SECTIONS = [
     ("LoRA", "The adapter: its rank, scaling and which weights it wraps.",
      ["lora_r", "lora_alpha", "lora_dropout", "target_modules", "train_experts"]),
     ("Optimization", "Learning rate schedule, batch and run length.",
-     ["learning_rate", "scheduler", "warmup_ratio", "optimizer", "batch_size", "grad_accum", "epochs",
+     ["optimizer", "learning_rate", "scheduler", "warmup_ratio", "batch_size", "grad_accum", "epochs",
       "max_steps", "eval_steps", "seed"]),
     ("Hardware and cost", "For the estimate beside the form and the cost on the run page.",
      ["gpu", "gpu_memory_gb", "gpu_price_per_hour"]),
@@ -70,7 +70,7 @@ def _seed_plan() -> dict:
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)
                 if f.default is not dataclasses.MISSING and f.name in LAUNCH_FIELDS}
     return defaults | {"base_model": BASE_MODEL_PRESETS[0], "backend": TrainingRun.Backend.UNSLOTH,
-                       "train_experts": True, "gpu": "H100 80GB"}
+                       "train_experts": True}
 
 
 def presets() -> list[dict]:

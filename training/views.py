@@ -35,15 +35,22 @@ def _estimate_context(form: LaunchForm) -> dict:
     """The pane beside the form: the estimate when the settings can be read, and what would refuse the launch."""
     form.is_valid()
     preview = form.preview_run
+    missing, problems = [], []
+    for name, errors in form.errors.as_data().items():
+        label = form[name].label if name in form.fields else ""
+        for error in errors:
+            if error.code == "required":
+                missing.append(label)
+            else:
+                problems.extend((label, message) for message in error.messages)
     return {"estimate": services.compute_estimate(preview) if preview is not None else None,
-            "form": form, "problems": [(form[name].label if name in form.fields else "", e)
-                                       for name, errs in form.errors.items() for e in errs]}
+            "form": form, "problems": problems, "missing": missing}
 
 
 @staff_member_required
 def launch(request):
     """Staff only: the form with its estimate beside it (htmx refreshes it on change), then the launch."""
-    context: dict = {"estimate": None, "problems": []}
+    context: dict = {"estimate": None, "problems": [], "missing": []}
     if request.method == "POST":
         form = LaunchForm(request.POST)
         if "launch" in request.POST and form.is_valid():
@@ -63,7 +70,7 @@ def launch(request):
             initial = {f: getattr(source, f) for f in LAUNCH_FIELDS}
         else:
             latest = SFTExport.objects.filter(state=JobState.SUCCEEDED).order_by("-pk").first()
-            initial = {"export": latest.pk} if latest else {}
+            initial = presets()[0]["values"] | ({"export": latest.pk} if latest else {})
         form = LaunchForm(initial=initial)
     return render(request, "training/launch.html", context | {
         "form": form, "presets": presets(), "base_models": BASE_MODEL_PRESETS})
