@@ -67,6 +67,8 @@ def test_form_has_sections_choices_presets_and_a_live_estimate(staff_client, exp
         "lora_r": 32, "lora_alpha": 64, "learning_rate": 1.5e-4, "batch_size": 4, "grad_accum": 4, "epochs": 3.0,
         "warmup_ratio": 0.1, "scheduler": "cosine", "max_length": 8192, "optimizer": "adamw_8bit",
         "precision": "bf16"}
+    assert seed["target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    assert 'value="q_proj k_proj v_proj o_proj gate_proj up_proj down_proj"' in body  # the form starts there
 
 
 def test_estimate_pane_reports_answers_cut_by_max_length(staff_client, export):

@@ -70,7 +70,7 @@ def _seed_plan() -> dict:
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)
                 if f.default is not dataclasses.MISSING and f.name in LAUNCH_FIELDS}
     return defaults | {"base_model": BASE_MODEL_PRESETS[0], "backend": TrainingRun.Backend.UNSLOTH,
-                       "train_experts": True}
+                       "target_modules": list(LINEAR_TARGETS), "train_experts": True}
 
 
 def presets() -> list[dict]:
@@ -79,7 +79,7 @@ def presets() -> list[dict]:
     return [
         {"name": "Seed plan", "help": "bf16 LoRA r32 / alpha 64, lr 1.5e-4, batch 4×4, 3 epochs, cosine, "
                                       "warmup 0.1, max length 8192, adamw_8bit", "values": seed},
-        {"name": "4-bit QLoRA", "help": "The seed plan in 4-bit on Unsloth (attention only on MoE, ~20 GB)",
+        {"name": "4-bit QLoRA", "help": "The seed plan in 4-bit on Unsloth (attention only on MoE; about 20-31 GB on the 30B-A3B)",
          "values": seed | {"precision": TrainingRun.Precision.QLORA}},
         {"name": "Quick check", "help": "20 steps of the seed plan, to see that everything loads and learns",
          "values": seed | {"max_steps": 20, "eval_steps": 10}},

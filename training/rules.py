@@ -53,7 +53,7 @@ def optimizer_needs() -> dict[str, str]:
         "_BITSANDBYTES_OPTIMIZERS": "needs bitsandbytes and a CUDA GPU",
         "_GALORE_OPTIMIZERS": "needs galore-torch",
         "_APOLLO_OPTIMIZERS": "needs apollo-torch",
-        "_TORCHAO_OPTIMIZERS": "needs torchao and a CUDA GPU",
+        "_TORCHAO_OPTIMIZERS": "needs torchao",
         "_SCHEDULE_FREE_OPTIMIZERS": "needs schedulefree",
     }
     for attr, text in groups.items():
