@@ -73,3 +73,24 @@ def test_launch_form_hides_what_does_not_apply_and_refreshes_the_estimate(page, 
     target = os.environ.get("GSCTUNE_SCREENSHOTS")
     if target:
         page.screenshot(path=str(Path(target) / "training-launch.png"), full_page=True)
+
+
+def test_a_refused_launch_names_the_field_above_the_form_and_beside_it(page, live_server, staff_user, export):
+    browser_login(page, live_server, "staff", "pw-staff-123")
+    page.set_viewport_size({"width": 1440, "height": 1000})
+    page.goto(f"{live_server.url}{reverse('training-launch')}")
+    page.fill("input[name=max_length]", "40")
+    page.click("button[name=launch]")
+    page.wait_for_selector(".form-errors")
+    summary = page.inner_text(".form-errors")
+    assert "Max length" in summary and "train examples lose their answer at max length 40" in summary
+    assert "no train example would keep" in page.inner_text("#field-max_length .errorlist")
+    assert "Launch refused as set" not in pane_text(page)  # listed once, above the form
+    page.fill("input[name=max_length]", "50")
+    page.dispatch_event("input[name=max_length]", "change")
+    page.wait_for_function("document.querySelector('#estimate-pane').innerText.includes('at max length 50')")
+    assert "Launch refused as set" in pane_text(page)  # the refreshed pane says it for the new value
+    assert page.url.endswith(reverse("training-launch"))  # nothing queued
+    target = os.environ.get("GSCTUNE_SCREENSHOTS")
+    if target:
+        page.screenshot(path=str(Path(target) / "training-launch-refused.png"))

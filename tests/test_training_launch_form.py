@@ -104,7 +104,7 @@ def test_form_refuses_settings_the_worker_would_fail_on(staff_client, export, ch
 def test_trl_4bit_moe_estimate_does_not_fit_and_is_refused_in_the_pane(staff_client, export):
     text = staff_client.post(reverse("training-launch-estimate"),
                              settings(export, backend="trl", precision="4bit", gpu="H200 141GB")).content.decode()
-    assert "Launch refused as set" in text and "does not fit" in text and ">fits<" not in text
+    assert "Launch refused as set" in text and "does not fit" in text and ">fits in memory<" not in text
 
 
 def test_good_settings_launch(staff_client, export):

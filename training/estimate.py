@@ -402,8 +402,6 @@ def run_estimate(run) -> dict:
     data = e.as_dict() | {"seq_len": seq, "examples": rows}
     if loss is not None:
         data["answer_loss"] = loss.as_dict()
-        if loss.lost_all or loss.lost_part:
-            data["warnings"].insert(0, f"{loss.message()} ({loss.method}).")
     if e.hours_per_epoch is not None:
         epochs = run.epochs
         if run.max_steps > 0 and rows:

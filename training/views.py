@@ -62,7 +62,7 @@ def launch(request):
             else:
                 messages.success(request, f"{run} queued on the gpu queue.")
                 return redirect(run)
-        context = _estimate_context(form)
+        context = _estimate_context(form) | {"problems": []}  # the summary above the form lists them
     else:
         initial = {}
         source = TrainingRun.objects.filter(pk=request.GET.get("from") or 0).first()
