@@ -141,3 +141,20 @@ def test_final_loss_is_the_same_in_the_list_and_on_the_run_page(staff_client, ex
     assert '<dd class="final-loss" title="loss of the last logged training step">1.2500</dd>' in page
     assert '<dd class="last-loss">1.2500</dd>' in page
     assert "mean train loss" in page and "1.5833" in page and "1.5833" not in listed
+
+
+def test_answers_are_counted_with_the_exports_tokenizer_when_there_is_one(staff_client, export, tmp_path):
+    from training.tiny import train_tokenizer
+
+    tokenizer = train_tokenizer(["diff " * 50, "Write commits.", '{"commits": []}'], vocab_size=300)
+    tokenizer.save_pretrained(tmp_path / "export-tokenizer")
+    SFTExport.objects.filter(pk=export.pk).update(options={"tokenizer": str(tmp_path / "export-tokenizer")})
+    shortest = len(tokenizer.apply_chat_template(
+        json.loads(row(20))["messages"][:2], add_generation_prompt=True, return_dict=True)["input_ids"])
+    text = staff_client.post(reverse("training-launch-estimate"), settings(export, max_length=shortest)
+                             ).content.decode()
+    assert "counted with the tokenizer export-tokenizer" in text
+    assert f"3 of 3 train examples lose their answer at max length {shortest}: no train example" in text
+    text = staff_client.post(reverse("training-launch-estimate"), settings(export, max_length=shortest + 5)
+                             ).content.decode()
+    assert f"2 of 3 train examples lose their answer at max length {shortest + 5}" in text
