@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from training.backends import LINEAR_TARGETS, LOADERS, check_base_model
+from training.estimate import parameter_counts
+from training.rules import raise_problems, require_trainable_examples
 
 METRIC_PREFIX = "GSCTUNE_METRIC "
 ERROR_PREFIX = "GSCTUNE_ERROR "
@@ -70,6 +72,7 @@ class TrainConfig:
         train = Path(self.data_dir) / "train.jsonl"
         if not train.exists():
             raise FileNotFoundError(f"No train.jsonl in {self.data_dir}: point data_dir at an SFT export folder")
+        raise_problems(dataclasses.asdict(self))  # training.rules: the launch form's and command's rules too
 
 
 def emit(record: dict, metrics_file=None) -> None:
@@ -136,12 +139,13 @@ def resolve_optimizer(name: str) -> tuple[str, str | None]:
 def train(cfg: TrainConfig) -> dict:
     """Load, train, save the adapter; return the final summary."""
     cfg.validate()
-    check_base_model(cfg.base_model)
+    check_base_model(cfg.base_model, cfg.backend, cfg.precision)
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics_file = open(out / "metrics.jsonl", "a", encoding="utf-8")
 
     model, tokenizer, notes = LOADERS[cfg.backend](cfg)  # unsloth must be imported before trl
+    require_trainable_examples(cfg, tokenizer)  # training.rules: in words, not TRL's num_samples=0
 
     import torch
     from datasets import load_dataset
@@ -208,9 +212,7 @@ def train(cfg: TrainConfig) -> dict:
         processing_class=tokenizer,
         callbacks=[make_callback(metrics_file)],
     )
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
-    emit({"event": "params", "trainable_params": trainable, "total_params": total}, metrics_file)
+    emit({"event": "params", **parameter_counts(model)}, metrics_file)  # counted as the estimate counts
     result = trainer.train()
     adapter_dir = out / "adapter"
     model.save_pretrained(adapter_dir)

@@ -50,33 +50,8 @@ def export_folder(export) -> str:
 
 
 def compute_estimate(run: TrainingRun) -> dict:
-    """The memory/time estimate for a run's settings, or {"error": ...} when the base config is not available.
-
-    The sequence length is the longest example (capped at max_length): the batch holding it sets the peak.
-    """
-    try:
-        config = est.load_model_config(run.base_model)
-    except est.ConfigNotFound as exc:
-        return {"error": str(exc)}
-    tokens = rows = None
-    seq = run.max_length
-    if run.data_dir and (Path(run.data_dir) / "train.jsonl").exists():
-        local = run.base_model if Path(run.base_model).expanduser().exists() else None
-        tokens, longest, rows = est.export_tokens(run.data_dir, local)
-        seq = max(1, min(run.max_length, longest))
-    e = est.estimate(
-        config, precision=run.precision, lora_r=run.lora_r, target_modules=list(run.target_modules),
-        train_experts=run.train_experts, batch_size=run.batch_size, seq_len=seq, optimizer=run.optimizer,
-        backend=run.backend, gpu=run.gpu, gpu_gb=run.gpu_memory_gb, tokens=tokens,
-    )
-    data = e.as_dict() | {"seq_len": seq, "examples": rows}
-    if e.hours_per_epoch is not None:
-        epochs = run.epochs
-        if run.max_steps > 0 and rows:
-            epochs = run.max_steps * run.batch_size * run.grad_accum / rows
-        data["hours_total"] = round(e.hours_per_epoch * epochs, 3)
-        data["cost_total"] = round(float(run.gpu_price_per_hour) * data["hours_total"], 2)
-    return data
+    """The memory/time estimate and the answer-truncation count for a run's settings (training.estimate)."""
+    return est.run_estimate(run)
 
 
 def create_run(*, base_model: str, export=None, data_dir: str | None = None, user=None, **options) -> TrainingRun:
