@@ -21,7 +21,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from evaluation.metrics import grouping_scores
@@ -224,19 +225,50 @@ class ReviewError(ValueError):
     """A verdict or correction that cannot be stored; the message says why."""
 
 
+class LabelNotFound(ReviewError):
+    """The label of a verdict does not exist (the page answers 404)."""
+
+
+class LeaseConflict(ReviewError):
+    """Another reviewer holds the label's lease (the page answers 409 and shows the message)."""
+
+
+def _lock_item(label_id: int) -> None:
+    """Take the queue row's write lock before reading Review rows in this transaction.
+
+    A no-op UPDATE: PostgreSQL holds the row lock to the commit, so a second verdict on the
+    same label waits and its later statements see the first one's rows; SQLite's IMMEDIATE
+    transactions serialize writers anyway.
+    """
+    ReviewItem.objects.filter(pk=label_id).update(n_reviewers=F("n_reviewers"))
+
+
 def _refresh_item(label_id: int) -> None:
-    """Latest non-skip verdict and number of distinct reviewers, from the Review rows."""
-    reviews = Review.objects.filter(label_id=label_id).exclude(verdict=Review.Verdict.SKIP)
-    latest = reviews.order_by("-id").values_list("verdict", flat=True).first() or ""
-    n = reviews.values("reviewer").distinct().count()
-    ReviewItem.objects.filter(pk=label_id).update(verdict=latest, n_reviewers=n)
+    """Latest non-skip verdict and number of distinct reviewers, from the Review rows, in one UPDATE."""
+    counted = Review.objects.filter(label_id=OuterRef("pk")).exclude(verdict=Review.Verdict.SKIP)
+    ReviewItem.objects.filter(pk=label_id).update(
+        verdict=Coalesce(Subquery(counted.order_by("-id").values("verdict")[:1]), Value("")),
+        n_reviewers=Coalesce(
+            Subquery(counted.order_by().values("label_id").annotate(n=Count("reviewer_id", distinct=True))
+                     .values("n")[:1]),
+            Value(0),
+        ),
+    )
+
+
+def _lease_holder(label_id: int, user):
+    """The other reviewer holding a live lease on this label, or None."""
+    item = ReviewItem.objects.filter(pk=label_id, lease_expires__gt=timezone.now()).exclude(
+        leased_by=user).exclude(leased_by__isnull=True).select_related("leased_by").first()
+    return item.leased_by if item else None
 
 
 def clean_correction(data: dict, label: Label) -> dict:
     """Validate an edited proposal from the review page into the label dict.
 
-    ``data`` is ``{"commits": [{"type", "scope", "description", "body", "files"}],
-    "gitignore": [...]}``; errors name the commit they are about.
+    ``data`` is ``{"commits": [{"type", "scope", "description", "breaking", "bang_first", "body",
+    "files", "issues"}], "gitignore": [...]}``; errors name the commit they are about. ``bang_first``
+    keeps a breaking subject written ``type!(scope):`` in that form.
     """
     if not isinstance(data, dict) or not isinstance(data.get("commits"), list):
         raise ReviewError("correction must have a list of commits")
@@ -262,7 +294,10 @@ def clean_correction(data: dict, label: Label) -> dict:
         seen.update(files)
         body = str(raw.get("body") or "").replace("\r\n", "\n").strip()
         issues = raw.get("issues") if isinstance(raw.get("issues"), list) else []
-        subject = f"{ctype}({scope}): {desc}" if scope else f"{ctype}: {desc}"
+        bang = "!" if raw.get("breaking") else ""
+        head = f"{ctype}{bang}({scope})" if scope and bang and raw.get("bang_first") else (
+            f"{ctype}({scope}){bang}" if scope else f"{ctype}{bang}")
+        subject = f"{head}: {desc}"
         commits.append({"subject": subject, "files": files, "body": body, "issues": issues})
     if not commits:
         raise ReviewError("correction has no commit with files")
@@ -282,8 +317,14 @@ def record_verdict(
     note: str = "",
     seconds: float = 0.0,
     correction: dict | None = None,
+    token: str = "",
 ) -> Review:
-    """Store one verdict (and for ``correct`` the new human revision); frees the lease."""
+    """Store one verdict (and for ``correct`` the new human revision); frees the lease.
+
+    ``token`` (chosen by the page once per verdict) makes a repeat harmless: the stored
+    review is returned with ``repeated`` set. A label leased by someone else is refused
+    with :class:`LeaseConflict`; a free one is taken.
+    """
     if verdict not in Review.Verdict.values:
         raise ReviewError(f"unknown verdict {verdict!r}")
     reasons = list(dict.fromkeys(reasons or ()))
@@ -294,12 +335,25 @@ def record_verdict(
         raise ReviewError("a rejection needs at least one reason")
     label = Label.objects.select_related("example").filter(pk=label_id).first()
     if label is None:
-        raise ReviewError(f"label {label_id} does not exist")
+        raise LabelNotFound(f"label {label_id} does not exist")
     if label.source == Label.Source.HUMAN:
         raise ReviewError("human corrections are not reviewed again")
     cleaned = clean_correction(correction or {}, label) if verdict == Review.Verdict.CORRECT else None
     seconds = min(max(float(seconds or 0), 0.0), 3600.0)
+    token = str(token or "")[:64]
     with transaction.atomic():
+        _lock_item(label.pk)
+        if token:
+            repeat = Review.objects.filter(label=label, reviewer=user, token=token).first()
+            if repeat is not None:
+                repeat.repeated = True
+                return repeat
+        holder = _lease_holder(label.pk, user)
+        if holder is not None:
+            raise LeaseConflict(
+                f"{holder.get_username()} is reviewing label {label.pk} right now, so your verdict was not saved; "
+                "carry on with the next label."
+            )
         revision = None
         if cleaned is not None:
             revision = Label.objects.create(
@@ -321,25 +375,35 @@ def record_verdict(
             note=(note or "").strip(),
             correction=revision,
             seconds_spent=seconds,
+            token=token,
         )
         _refresh_item(label.pk)
         release_lease(user, label.pk)
+    review.repeated = False
     return review
 
 
 def undo_last(user) -> Review | None:
-    """Remove the reviewer's latest verdict (and its correction); the item goes back to them."""
+    """Remove the reviewer's latest verdict (and its correction); returns it with ``leased`` set.
+
+    The label goes back to the undoer only when it is free or already theirs (``leased``
+    True): a label another reviewer has leased meanwhile stays with them.
+    """
     with transaction.atomic():
         review = Review.objects.filter(reviewer=user).order_by("-id").select_for_update().first()
         if review is None:
             return None
+        _lock_item(review.label_id)
         if review.correction_id:
             Label.objects.filter(pk=review.correction_id).delete()
         review.delete()
         _refresh_item(review.label_id)
-        ReviewItem.objects.filter(pk=review.label_id).update(
-            leased_by=user, lease_expires=timezone.now() + timedelta(seconds=lease_seconds())
+        now = timezone.now()
+        free = Q(lease_expires__isnull=True) | Q(lease_expires__lte=now) | Q(leased_by=user)
+        leased = ReviewItem.objects.filter(free, pk=review.label_id).update(
+            leased_by=user, lease_expires=now + timedelta(seconds=lease_seconds())
         )
+    review.leased = bool(leased)
     return review
 
 

@@ -256,6 +256,8 @@
         return {
           type: fs.querySelector("[name=type]").value,
           scope: fs.querySelector("[name=scope]").value,
+          breaking: fs.querySelector("[name=breaking]").checked,
+          bang_first: fs.dataset.bangFirst === "1",
           description: fs.querySelector("[name=description]").value,
           body: fs.querySelector("[name=body]").value,
           issues: JSON.parse(fs.dataset.issues || "[]"),
