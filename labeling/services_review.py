@@ -305,6 +305,10 @@ def clean_correction(data: dict, label: Label) -> dict:
     if isinstance(gitignore, str):
         gitignore = gitignore.splitlines()
     gitignore = [str(line).strip() for line in gitignore if str(line).strip()]
+    for n, line in enumerate(gitignore, 1):
+        if any(marker in line for marker in ("{{", "}}", "{%", "%}")):
+            # What a broken page once sent (migration 0004 repairs those): never store it again.
+            raise ReviewError(f".gitignore line {n}: {line!r} is page template text, not a pattern")
     return {"commits": commits, "gitignore": gitignore}
 
 
@@ -601,3 +605,34 @@ def facets() -> dict[str, list[str]]:
         "languages": languages,
         "checks": list(CHECK_TITLES.items()),
     }
+
+
+# --------------------------------------------------------------------------- repaired labels
+
+
+@dataclass
+class RecheckResult:
+    labels: int = 0  # repaired human labels re-checked
+    items: int = 0  # queue rows of the labels they correct, refreshed
+    findings: int = 0  # automatic-check findings on the repaired labels now
+
+
+def recheck_repaired_labels() -> RecheckResult:
+    """Re-run the checks of labels a data repair changed, and the review rows of what they correct.
+
+    Migration 0004 edits JSON without app code, so stored findings and queue columns of those
+    labels were computed from the broken patterns; this brings them up to date.
+    """
+    out = RecheckResult()
+    repaired = Label.objects.filter(repaired_at__isnull=False).select_related("example")
+    for label in repaired.iterator(chunk_size=200):
+        with transaction.atomic():
+            label.save(update_fields=["findings"])  # the pre_save signal recomputes the findings
+            out.labels += 1
+            out.findings += len(label.findings or [])
+            original = label.revision_of
+            if original is not None and original.source != Label.Source.HUMAN:
+                sync_review_items([original])
+                _refresh_item(original.pk)
+                out.items += 1
+    return out
