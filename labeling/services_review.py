@@ -470,6 +470,18 @@ class GateStats:
     latency_per_example: float | None = None
     projected_cost: float | None = None
     seconds_per_review: float | None = None
+    # Where the counted prefix ends: the first label in gate order without a verdict, and why.
+    stop_label: int | None = None
+    stop_reason: str = ""
+    beyond: int = 0  # verdicts after the stop: they count once the prefix reaches them
+    # The fewest more gate reviews that can pass, and how many of those may be rejects or corrections.
+    more_needed: int | None = None
+    more_not_accepted: int = 0
+
+    @property
+    def remaining(self) -> int:
+        """Labels not yet in the counted prefix."""
+        return self.labeled - self.reviewed
 
 
 def gate_rule() -> tuple[int, float]:
@@ -499,6 +511,41 @@ def _tokens(usage: dict) -> float | None:
 def _mean(values):
     values = [v for v in values if v is not None]
     return sum(values) / len(values) if values else None
+
+
+def reviews_to_pass(accepted: int, reviewed: int, remaining: int) -> tuple[int, int] | None:
+    """Fewest more reviews (of ``remaining`` labels) that can meet the pass rule, and how many of
+    them may then be other than accepted; None when even all accepted cannot pass."""
+    min_reviewed, min_lower = gate_rule()
+    for more in range(remaining + 1):
+        total = reviewed + more
+        if total < min_reviewed or wilson(accepted + more, total)[0] < min_lower:
+            continue
+        allowed = 0
+        while allowed < more and wilson(accepted + more - allowed - 1, total)[0] >= min_lower:
+            allowed += 1
+        return more, allowed
+    return None
+
+
+def _stop_reasons(label_ids: list[int]) -> dict[int, str]:
+    """Why each of these labels has no verdict: skipped (by whom), being reviewed now, or not yet."""
+    skipped: dict[int, list[str]] = defaultdict(list)
+    for label_id, name in (Review.objects.filter(label_id__in=label_ids, verdict=Review.Verdict.SKIP)
+                           .order_by("id").values_list("label_id", "reviewer__username")):
+        if name not in skipped[label_id]:
+            skipped[label_id].append(name)
+    leased = dict(ReviewItem.objects.filter(pk__in=label_ids, lease_expires__gt=timezone.now())
+                  .exclude(leased_by__isnull=True).values_list("pk", "leased_by__username"))
+    out = {}
+    for label_id in label_ids:
+        if label_id in leased:
+            out[label_id] = f"{leased[label_id]} is reviewing it now"
+        elif skipped[label_id]:
+            out[label_id] = f"skipped by {', '.join(skipped[label_id])}; review it to count further"
+        else:
+            out[label_id] = "not reviewed yet; review it to count further"
+    return out
 
 
 def gate_stats(teacher: str = "", prompt: str = "") -> list[GateStats]:
@@ -545,6 +592,13 @@ def gate_stats(teacher: str = "", prompt: str = "") -> list[GateStats]:
             s.rate = s.accepted / s.reviewed
             s.lo, s.hi = wilson(s.accepted, s.reviewed)
         s.passed = s.reviewed >= min_reviewed and s.lo is not None and s.lo >= min_lower
+        if s.reviewed < len(group):
+            s.stop_label = group[s.reviewed][2]
+            s.beyond = s.reviewed_any - s.reviewed
+        if not s.passed:
+            need = reviews_to_pass(s.accepted, s.reviewed, len(group) - s.reviewed)
+            if need is not None:
+                s.more_needed, s.more_not_accepted = need
         reasons = Counter()
         seconds = []
         for row in prefix:
@@ -580,6 +634,9 @@ def gate_stats(teacher: str = "", prompt: str = "") -> list[GateStats]:
         if s.cost_per_example is not None:
             s.projected_cost = s.cost_per_example * n_examples
         out.append(s)
+    reasons_by_label = _stop_reasons([s.stop_label for s in out if s.stop_label is not None])
+    for s in out:
+        s.stop_reason = reasons_by_label.get(s.stop_label, "")
     return out
 
 
