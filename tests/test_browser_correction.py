@@ -65,3 +65,10 @@ def test_correction_editor_fits_the_side_pane(page, live_server, ann, width):
     assert all(f["width"] >= 300 for f in descriptions), descriptions
     # "rename load_config to read_config" and the others show whole at both widths.
     assert not any(f["clipped"] for f in descriptions), descriptions
+    # Each commit shows the subject it will save, and follows edits.
+    previews = page.locator("#editor .edit-commits .subject-preview code")
+    assert previews.all_inner_texts() == [c["subject"] for c in ROUND_TRIP_COMMITS]
+    page.locator("#editor .edit-commits [name=breaking]").first.uncheck()
+    page.locator("#editor .edit-commits [name=scope]").nth(2).fill("")
+    assert previews.all_inner_texts()[0] == "feat(api): drop the v1 endpoints"
+    assert previews.all_inner_texts()[2] == 'security: pin "requests" <2.32 & co'

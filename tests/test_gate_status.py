@@ -62,7 +62,8 @@ def test_a_rule_that_cannot_be_met_or_is_met(reviewed, settings, client):
     html = client.get(reverse("review-gate")).content.decode()
     assert '<td data-stat="to-pass">cannot pass with the 9 labels left: label more examples</td>' in html
     settings.REVIEW_GATE_MIN_LOWER, settings.REVIEW_GATE_MIN_REVIEWED = 0.1, 3
-    assert '<td data-stat="to-pass">rule met</td>' in client.get(reverse("review-gate")).content.decode()
+    assert ('<td data-stat="to-pass">rule met: 3 reviewed, lower bound 0.21 ≥ 0.1</td>'
+            in client.get(reverse("review-gate")).content.decode())
 
 
 def test_all_reviewed_has_no_stop(django_user_model):

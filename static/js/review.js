@@ -267,6 +267,21 @@
     say("correct: Tab between fields, 1–9 on a file moves it, Ctrl+Enter saves");
   }
 
+  // The subject as clean_correction() will build it, shown under each commit's fields.
+  function subjectOf(fs) {
+    const type = fs.querySelector("[name=type]").value;
+    const scope = fs.querySelector("[name=scope]").value.trim();
+    const bang = fs.querySelector("[name=breaking]").checked ? "!" : "";
+    const first = bang && scope && fs.dataset.bangFirst === "1";
+    const head = first ? type + bang + "(" + scope + ")" : type + (scope ? "(" + scope + ")" : "") + bang;
+    return head + ": " + fs.querySelector("[name=description]").value.trim();
+  }
+
+  function updatePreview(e) {
+    const fs = e.target.closest ? e.target.closest(".edit-commit") : null;
+    if (fs && editor() && editor().contains(fs)) fs.querySelector(".subject-preview code").textContent = subjectOf(fs);
+  }
+
   function readEditor() {
     return {
       commits: commitSets().map(function (fs) {
@@ -341,6 +356,9 @@
     const btn = e.target.closest ? e.target.closest("[data-action=merge]") : null;
     if (btn) { e.preventDefault(); merge(btn.closest(".edit-commit")); }
   });
+
+  document.addEventListener("input", updatePreview);
+  document.addEventListener("change", updatePreview);
 
   document.addEventListener("keydown", function (e) {
     if (e.defaultPrevented) return;
