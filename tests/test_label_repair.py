@@ -21,7 +21,7 @@ from tests.review_factories import good_commits, make_example, make_label
 # What the broken review page put into every correction's .gitignore.
 JUNK = ['{{ label.gitignore|join:"', '" }}']
 pytestmark = pytest.mark.django_db
-BEFORE, AFTER = ("labeling", "0003_labeling_runs"), ("labeling", "0004_label_repair_review_token")
+BEFORE = ("labeling", "0003_labeling_runs")
 
 
 def test_review_page_shows_each_gitignore_pattern_on_its_own_line(staff_client):
