@@ -39,23 +39,30 @@ class Browser:
         self.cookie = f"sessionid={session_id}; csrftoken={CSRF}"
         self.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
 
-    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, bytes]:
+    def request(self, method: str, path: str, body: dict | None = None, retry: bool = True) -> tuple[int, bytes]:
+        """One request; a dropped keep-alive connection is retried (verdicts carry their token),
+        except for ``retry=False`` (undo), which gets a fresh connection instead."""
         headers = {"Cookie": self.cookie}
         data = None
         if method == "POST":
             headers.update({"Content-Type": "application/json", "X-CSRFToken": CSRF})
             data = json.dumps(body or {}).encode()
-        for attempt in range(2):
+        if not retry:
+            self.reconnect()
+        for attempt in range(2 if retry else 1):
             try:
                 self.conn.request(method, path, body=data, headers=headers)
                 r = self.conn.getresponse()
                 return r.status, r.read()
             except (http.client.HTTPException, ConnectionError):
-                if attempt:
+                if attempt or not retry:
                     raise
-                self.conn.close()
-                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+                self.reconnect()
         raise AssertionError("unreachable")
+
+    def reconnect(self) -> None:
+        self.conn.close()
+        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
 
     def next_label(self, exclude=()) -> int | None:
         query = "&".join(["queue=gate", "fragment=1", *(f"exclude={x}" for x in exclude)])
@@ -129,7 +136,7 @@ def test_four_reviewers_lose_nothing_and_store_nothing_twice(live_server, django
                         acked[body["token"]] = (i, label, verdict)
                         mine.append(body["token"])
                 if mine and rng.random() < 0.08:
-                    status, data = b.request("POST", reverse("review-undo"))
+                    status, data = b.request("POST", reverse("review-undo"), retry=False)
                     data = json.loads(data)
                     with lock:
                         statuses[f"undo {status}"] += 1
