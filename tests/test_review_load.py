@@ -26,7 +26,7 @@ from tests.review_factories import make_labels
 pytestmark = pytest.mark.django_db(transaction=True)
 
 REVIEWERS = 4
-LABELS = 48
+LABELS = 200
 CSRF = "loadtestcsrftoken0123456789abcde"  # 32 characters: Django accepts a client-chosen cookie/header pair
 
 
@@ -129,6 +129,7 @@ def test_four_reviewers_lose_nothing_and_store_nothing_twice(live_server, django
                 with lock:
                     for status, data in answers:
                         statuses[status] += 1
+                        statuses["repeat"] += bool(data.get("repeat"))
                         if status != 200:
                             errors.append(f"rev{i} label {label}: {status} {data}")
                     served[label].append((i, got, sent))
@@ -176,7 +177,9 @@ def test_four_reviewers_lose_nothing_and_store_nothing_twice(live_server, django
     # Every label got its verdict (skipped ones by someone else), and the counts agree with the rows.
     assert ReviewItem.objects.filter(verdict="").count() == 0
     _assert_counts_match_reviews()
-    assert statuses[200] >= LABELS and elapsed < 60, (statuses, elapsed)
+    # Each kind of request really happened: verdicts, recognized repeats, undos.
+    assert statuses[200] >= LABELS and statuses["repeat"] >= 5 and statuses["undo 200"] >= 5, statuses
+    assert elapsed < 60, (statuses, elapsed)
 
 
 def test_simultaneous_verdicts_on_one_label_count_every_reviewer(live_server, django_user_model):
