@@ -91,6 +91,12 @@ def test_recheck_command_reruns_checks_and_review_rows(staff_user):
     assert "refreshed 1 review row(s); 0 older export snapshot(s)" in out.getvalue()
 
 
+def test_the_review_page_of_a_repaired_correction_says_what_changed(staff_user, staff_client):
+    _, revision = _repaired_correction(staff_user)
+    html = staff_client.get(reverse("review-item", args=[revision.pk])).content.decode()
+    assert ": dropped 2 .gitignore pattern(s) that were template text.</p>" in html and "Repaired 20" in html
+
+
 def test_recheck_command_without_repaired_labels():
     out = StringIO()
     call_command("recheck_repaired_labels", stdout=out)
