@@ -533,6 +533,8 @@ def export(records: Iterable[dict], opts: ExportOptions, out_dir: str,
             "weight": row["weight"], "split": row["split"], "rows": 0, "augmented_rows": 0,
             "truncated": False,
         }
+        if rec.get("repaired"):
+            prov["repaired"] = rec["repaired"]  # a data repair changed this label (see the page's note)
         provenance.append(prov)
         train = row["split"] == "train"
         if train and not row["copies"]:
@@ -582,6 +584,8 @@ def export(records: Iterable[dict], opts: ExportOptions, out_dir: str,
         "train_rows": len(train_lines), "val_rows": len(val_lines), "augmented_rows": augmented_rows,
         "truncated_examples": truncated, "truncation_unit": measure.unit, "over_budget": over_budget,
         "dropped_train_duplicates_of_val": sorted(leaks_dropped),
+        "repaired_labels": [{"key": p["key"], "label_id": p["label_id"], "note": p["repaired"]}
+                            for p in provenance if p.get("repaired")],
     })
     text = _manifest_text(manifest)
     with open(os.path.join(out_dir, "manifest.json"), "w", encoding="utf-8", newline="\n") as fh:
@@ -649,5 +653,6 @@ def _manifest(the_plan: Plan, opts: ExportOptions, files: dict, provenance: list
         "over_budget": extra["over_budget"],
         "dropped_train_duplicates_of_val": extra["dropped_train_duplicates_of_val"],
         "invalid_labels": the_plan.selection.invalid,
+        "repaired_labels": extra.get("repaired_labels", []),
         "records": provenance,
     }

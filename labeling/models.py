@@ -105,6 +105,9 @@ class Label(models.Model):
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     request_attempts = models.PositiveSmallIntegerField(default=0)
     repair_turns = models.PositiveSmallIntegerField(default=0)
+    # Set by migration 0004 on human corrections that had stored template text as .gitignore patterns.
+    repaired_at = models.DateTimeField(null=True, blank=True, help_text="When a data repair changed this label.")
+    repair_note = models.TextField(blank=True, help_text="What the repair changed.")
 
     class Meta:
         ordering = ["id"]
@@ -235,10 +238,16 @@ class Review(models.Model):
         Label, null=True, blank=True, on_delete=models.SET_NULL, related_name="correcting_review"
     )
     seconds_spent = models.FloatField(default=0)
+    # Chosen by the review page once per verdict, so a verdict sent twice is stored once.
+    token = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["label", "reviewer", "token"], condition=~models.Q(token=""),
+                                    name="review_one_per_token"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_verdict_display()} of label {self.label_id} by {self.reviewer_id}"
