@@ -165,8 +165,9 @@ def named_patterns(resolver=None, prefix="") -> set[str]:
     return out
 
 
-# Patterns no page links to with a GET: form targets (POST) and files served for download.
-POST_ONLY = {"review-verdict", "review-undo", "job-cancel", "labeling-run-resume", "training-merge"}
+# Patterns no page links to with a GET: form targets (POST, htmx posts) and redirect-only URLs.
+POST_ONLY = {"review-verdict", "review-undo", "job-cancel", "labeling-run-resume", "training-merge",
+             "training-launch-estimate", "admin-login"}
 
 
 def test_no_page_shows_template_syntax(everything, staff_client, staff_user):
