@@ -208,7 +208,8 @@ def decode_line(raw: bytes) -> object:
     try:
         record = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise BadLine(f"invalid JSON: {exc.msg} at column {exc.colno}") from None
+        # The stdlib's message may end in "at" ("Invalid control character at"): not "at at column".
+        raise BadLine(f"invalid JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}") from None
     try:  # what the stdlib accepts beyond orjson: big numbers, or text no database can store
         orjson.dumps(record)
     except (orjson.JSONEncodeError, TypeError) as exc:
