@@ -384,7 +384,7 @@ def check_connection(base_url: str, model: str = "", api_key: str = "", timeout:
         try:
             response = client.get("/models", cast_to=httpx2.Response)
         except openai.APIStatusError as exc:
-            if exc.status_code not in (404, 405):
+            if exc.status_code not in (404, 405) or _is_web_page(exc.response):
                 raise
             if not model:
                 return done("error", f"{base_url}/models answers HTTP {exc.status_code} (no model list); "
@@ -399,7 +399,11 @@ def check_connection(base_url: str, model: str = "", api_key: str = "", timeout:
     except openai.AuthenticationError as exc:
         return done("error", f"HTTP {exc.status_code}: the server refused the API key ({_short(exc.message)})")
     except openai.APIStatusError as exc:
-        return done("error", f"HTTP {exc.status_code}: {_short(exc.message)}")
+        if _is_web_page(exc.response):
+            return done("error", f"{base_url} answered HTTP {exc.status_code} with a web page, not like an "
+                                 "OpenAI-compatible API: is this the API root (usually ending in /v1)?")
+        where = " (is the base URL right?)" if exc.status_code == 404 else ""
+        return done("error", f"HTTP {exc.status_code} from {exc.request.url}{where}: {_short(exc.message)}")
     except openai.OpenAIError as exc:
         return done("error", f"the chat request failed: {_short(str(exc))}")
     finally:
@@ -416,6 +420,10 @@ def check_connection(base_url: str, model: str = "", api_key: str = "", timeout:
         return done("ok", f"connected; {model} is offered" + (f", one of {count}" if len(models) > 1 else ""),
                     models)
     return done("warning", f"connected, but the server does not offer {model}; it offers {count}", models)
+
+
+def _is_web_page(response) -> bool:
+    return response.headers.get("content-type", "").startswith("text/html")
 
 
 def _model_ids(response) -> list[str] | None:

@@ -135,9 +135,9 @@ class TeacherForm(SectionedForm, forms.ModelForm):
 class TeacherConnectionForm(forms.Form):
     """What the Test connection button sends: the endpoint fields as typed, saved or not."""
 
-    base_url = forms.CharField(max_length=500)
+    base_url = forms.CharField(max_length=500, label="Base URL")
     model = forms.CharField(max_length=200, required=False)
-    api_key_env = forms.CharField(max_length=100, required=False)
+    api_key_env = forms.CharField(max_length=100, required=False, label="API key environment variable")
 
     def clean_base_url(self) -> str:
         return validate_base_url(self.cleaned_data["base_url"])
