@@ -415,11 +415,10 @@ def check_connection(base_url: str, model: str = "", api_key: str = "", timeout:
                              "the API root of an OpenAI-compatible server (usually ending in /v1)?")
     count = f"{len(models)} model{'s' if len(models) != 1 else ''}"
     if not model:
-        return done("ok", f"connected; the server offers {count}", models)
+        return done("ok", f"the server offers {count}", models)
     if model in models:
-        return done("ok", f"connected; {model} is offered" + (f", one of {count}" if len(models) > 1 else ""),
-                    models)
-    return done("warning", f"connected, but the server does not offer {model}; it offers {count}", models)
+        return done("ok", f"{model} is offered" + (f", one of {count}" if len(models) > 1 else ""), models)
+    return done("warning", f"the server does not offer {model}; it offers {count}", models)
 
 
 def _is_web_page(response) -> bool:

@@ -71,7 +71,7 @@ class TeacherChoiceField(forms.ModelChoiceField):
 class TeacherForm(SectionedForm, forms.ModelForm):
     SECTIONS = (
         ("Endpoint", "Where the teacher answers and how gsctune signs in.",
-         [(("name", "model", "api_key_env"), ""), (("base_url",), ""), (("is_baseline",), "")]),
+         [(("name", "model", "api_key_env"), ""), (("base_url", "is_baseline"), "")]),
         ("Answers", "What each request asks for.",
          [(("temperature", "max_output_tokens", "reasoning_effort"), "")]),
         ("Throughput and cost", "",
