@@ -210,6 +210,7 @@ class LabelingRunForm(SectionedForm, forms.ModelForm):
                    "filter_language": forms.TextInput(attrs={"placeholder": "python"})}
         help_texts = {
             "name": "Optional; shown next to the run number.",
+            "selection": "Which examples the run labels; the settings of the choice appear below.",
             "teacher": "Add or edit one on the Teachers page.",
             "prompt_version": "The shipped default, or a version pasted on the Prompt versions page.",
             "sample_size": "How many examples the sample draws.",

@@ -61,8 +61,7 @@ def test_concurrency_must_be_at_least_one_and_at_most_the_teachers_maximum(staff
 def test_every_non_obvious_field_has_help_and_the_forms_share_the_layout(staff_client, teacher):
     from labeling.forms_labeling import LabelingRunForm, PromptVersionForm
 
-    obvious = {"selection"}  # its choices say it all
-    assert [f.name for f in LabelingRunForm() if not f.help_text and f.name not in obvious] == []
+    assert [f.name for f in LabelingRunForm() if not f.help_text] == []
     assert [f.name for f in PromptVersionForm() if not f.help_text] == []
     for url in (reverse("labeling-run-new"), reverse("prompt-new")):
         page = staff_client.get(url).content.decode()

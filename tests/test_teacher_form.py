@@ -140,10 +140,12 @@ def test_every_field_has_help_and_the_page_uses_the_shared_layout(staff_client):
     assert page.count('class="form-section"') == 3 and 'class="stacked"' in page and "form-actions" in page
 
 
-def test_example_urls_do_not_point_at_the_apps_own_port(staff_client):
+def test_example_urls_do_not_point_at_the_apps_own_port(staff_client, admin_client):
     """Port 8000 is where `make run` serves gsctune itself: a teacher there is the app, not a model."""
     page = staff_client.get(reverse("teacher-new")).content.decode()
     assert ":8000" not in page
+    admin_page = admin_client.get(reverse("admin:labeling_teacher_add")).content.decode()
+    assert "127.0.0.1:8765/v1 for the offline baseline" in admin_page and ":8000" not in admin_page
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     labeling = readme[readme.index("## Labeling with a teacher"):readme.index("## Review and the quality gate")]
     assert ":8000" not in labeling
