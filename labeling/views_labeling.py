@@ -22,27 +22,27 @@ def run_list(request):
     return render(request, "labeling/runs/list.html", {"runs": runs, "examples": Example.objects.count()})
 
 
-def _latest_labels(run: LabelingRun):
-    return (run.labels.select_related("example").only("id", "example", "commits", "injected_files", "latency_ms",
-                                                      "example__id", "example__repo_url")
-            .order_by("-id")[:LATEST_LABELS])
+def _live_boxes(run: LabelingRun) -> dict:
+    """Open failures and the newest labels, for the page and its polled partial."""
+    failures = svc.open_failures(run)
+    labels = (run.labels.select_related("example")
+              .only("id", "example", "commits", "injected_files", "latency_ms", "example__id", "example__repo_url")
+              .order_by("-id")[:LATEST_LABELS])
+    return {"run": run, "failures": failures[:50], "labels": labels,
+            "failure_kinds": failures.values("kind").annotate(n=Count("id")).order_by("-n")}
 
 
 def run_detail(request, pk: int):
     run = get_object_or_404(LabelingRun.objects.select_related("teacher", "prompt_version"), pk=pk)
-    failures = svc.open_failures(run)
-    kinds = failures.values("kind").annotate(n=Count("id")).order_by("-n")
     return render(request, "labeling/runs/detail.html", {
-        "run": run, "job": run, "failures": failures[:50], "failure_kinds": kinds,
-        "labels": _latest_labels(run), "teacher_title": svc.teacher_title(run.teacher),
+        **_live_boxes(run), "job": run, "teacher_title": svc.teacher_title(run.teacher),
         "concurrency": svc.effective_concurrency(run.teacher, run.concurrency),
     })
 
 
-def run_labels(request, pk: int):
-    """The "Latest labels" box; htmx polls it while the run is active, like the status card."""
-    run = get_object_or_404(LabelingRun, pk=pk)
-    return render(request, "labeling/runs/_labels.html", {"run": run, "labels": _latest_labels(run)})
+def run_live(request, pk: int):
+    """The failures and "Latest labels" boxes; htmx polls them while the run is active, like the status card."""
+    return render(request, "labeling/runs/_live.html", _live_boxes(get_object_or_404(LabelingRun, pk=pk)))
 
 
 @staff_member_required

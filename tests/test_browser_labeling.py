@@ -73,20 +73,22 @@ def test_test_connection_shows_the_models_without_saving(staff_page, live_server
     assert page.url.endswith(reverse("teacher-new")) and not Teacher.objects.exists()
 
 
-def test_latest_labels_box_updates_live(staff_page, live_server, openai_server, tmp_path):
+def test_latest_labels_and_failures_update_live(staff_page, live_server, openai_server, tmp_path):
     page = staff_page
     make_examples(tmp_path, 3)
+    openai_server.enqueue("truncated")  # the first example fails
     teacher = Teacher.objects.create(name="loopback", base_url=openai_server.base_url, model="loopback-model")
-    run = create_run(teacher, enqueue=False)
+    run = create_run(teacher, enqueue=False, concurrency=1)
     page.goto(f"{live_server.url}{run.get_absolute_url()}")
-    assert "None yet." in page.inner_text(".latest-labels")
+    assert "None yet." in page.inner_text(".latest-labels") and "None." in page.inner_text(".open-failures")
     page.evaluate("window.notReloaded = true")
     execute_job(run.job_label, run.pk)  # what the worker does with the queued run
     page.wait_for_selector(".job-status.state-succeeded", timeout=15_000)
-    page.wait_for_function("document.querySelectorAll('.latest-labels tbody tr').length === 3", timeout=15_000)
-    assert "chore: update files" in page.inner_text(".latest-labels")
+    page.wait_for_function("document.querySelectorAll('.latest-labels tbody tr').length === 2", timeout=15_000)
+    assert page.inner_text(".latest-labels").count("chore: update files") == 2
+    page.wait_for_selector(".open-failures td:text-is('truncated')", timeout=15_000)
     assert page.evaluate("window.notReloaded") is True  # updated in place, not by a reload
-    assert page.get_attribute(".latest-labels", "hx-get") is None  # polling stopped with the run
+    assert page.get_attribute(".run-live", "hx-get") is None  # polling stopped with the run
 
 
 def test_long_prompt_text_wraps_within_the_page(staff_page, live_server):

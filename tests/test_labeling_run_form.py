@@ -74,7 +74,8 @@ def test_teacher_names_read_naturally():
     baseline = Teacher(name="baseline", model="baseline", is_baseline=True)
     assert teacher_title(baseline) == "baseline"
     assert teacher_title(Teacher(name="rules", model="gsctune-baseline", is_baseline=True)) == "baseline rules"
-    assert teacher_title(Teacher(name="openrouter", model="qwen/qwen3-coder")) == "teacher openrouter (qwen/qwen3-coder)"
+    openrouter = Teacher(name="openrouter", model="qwen/qwen3-coder")
+    assert teacher_title(openrouter) == "teacher openrouter (qwen/qwen3-coder)"
     assert teacher_title(Teacher(name="qwen/qwen3-coder @ openrouter.ai", model="qwen/qwen3-coder")) \
         == "teacher qwen/qwen3-coder @ openrouter.ai"
     assert teacher_title(Teacher(name="openrouter", model="q"), kind=False) == "openrouter (q)"
@@ -101,17 +102,20 @@ def test_run_page_says_when_the_teacher_caps_the_concurrency(staff_client, teach
 
 
 @pytest.mark.django_db(transaction=True)
-def test_latest_labels_partial_polls_while_active_and_stops_when_final(staff_client, teacher, tmp_path):
+def test_failures_and_latest_labels_partial_polls_while_active_and_stops_when_final(staff_client, teacher, tmp_path,
+                                                                                    openai_server):
     make_examples(tmp_path, 3)
-    run = create_run(teacher, enqueue=False)
-    url = reverse("labeling-run-labels", args=[run.pk])
+    openai_server.enqueue("truncated")
+    run = create_run(teacher, enqueue=False, concurrency=1)
+    url = reverse("labeling-run-live", args=[run.pk])
     page = staff_client.get(run.get_absolute_url()).content.decode()
     assert f'hx-get="{url}"' in page and "None yet." in page
     execute_job(run.job_label, run.pk)
     partial = staff_client.get(url).content.decode()
-    assert "<html" not in partial and "chore: update files" in partial and "None yet." not in partial
-    assert f'hx-get="{url}"' not in partial  # final: no more polling
-    assert partial.count("<tr>") == 1 + 3
+    assert "<html" not in partial and f'hx-get="{url}"' not in partial  # final: no more polling
+    failures, labels = partial.split('class="card latest-labels"')
+    assert "truncated" in failures and "None." not in failures
+    assert labels.count("chore: update files") == 2 and "None yet." not in labels
 
 
 def test_creating_prompt_versions_is_staff_only(client, reviewer_user):

@@ -34,5 +34,6 @@ def test_no_message_repeats_a_word():
 def test_a_json_syntax_error_in_an_answer_reads_cleanly():
     result = parse_proposal('{"commits": [{"subject": "fix: a\tb", "files": ["a"]}]}')
     assert not result.ok
-    assert result.error.startswith("invalid JSON at line 1 column ") and result.error.endswith("Invalid control character")
+    assert result.error.startswith("invalid JSON at line 1 column ")
+    assert result.error.endswith(": Invalid control character")
     assert not DOUBLED.search(result.error)
