@@ -91,6 +91,12 @@ def test_run_page_names_a_baseline_once(staff_client, tmp_path):
     assert re.search(r'<a href="[^"]*">Baseline</a> ·', page)
     form = staff_client.get(reverse("labeling-run-new")).content.decode()
     assert '<option value="%d" selected>baseline</option>' % baseline.pk in form
+    listing = staff_client.get(reverse("labeling-run-list")).content.decode()
+    assert re.search(r"<td>baseline</td>", listing) and '<span class="chip">baseline</span>' not in listing
+    rules = Teacher.objects.create(name="rules", base_url="http://127.0.0.1:8765/v1", model="m", is_baseline=True)
+    create_run(rules, enqueue=False)
+    listing = staff_client.get(reverse("labeling-run-list")).content.decode()
+    assert 'rules <span class="chip">baseline</span>' in listing
 
 
 def test_run_page_says_when_the_teacher_caps_the_concurrency(staff_client, teacher, tmp_path):
