@@ -176,7 +176,7 @@ def _json_candidates(text: str) -> tuple[list[object], str]:
 def _describe_syntax_error(src: str, start: int, exc: json.JSONDecodeError) -> str:
     if exc.pos >= len(src.rstrip()) or exc.msg.startswith("Unterminated"):
         return "the JSON object ends before it is closed (truncated answer?)"
-    return f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+    return f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg.removesuffix(' at')}"
 
 
 def _require_str_list(value: object, where: str, *, allow_empty: bool) -> list[str]:

@@ -325,8 +325,8 @@ def _distribution(langs: dict[str, Counter], repos: Iterable[str]) -> dict[str, 
 
 
 def multiplicity(weight: float, seed: int, key: str) -> int:
-    """Deterministic oversampling: floor(weight) copies plus one more with
-    probability frac(weight), drawn from a hash of (seed, key)."""
+    """Copies of a train example: floor(weight) plus one more with probability frac(weight),
+    drawn from a hash of (seed, key). Above 1 this oversamples; below 1 it is a sampling rate."""
     whole = math.floor(weight)
     return whole + (1 if _uniform(seed, "weight", key) < weight - whole else 0)
 
@@ -357,7 +357,28 @@ class Plan:
             "val_fraction_actual": round(examples["val"] / len(self.rows), 4) if self.rows else 0.0,
             "by_verdict": {v: {"train": c["train"], "val": c["val"]} for v, c in sorted(by_verdict.items())},
             "by_language": {lang: {"train": c["train"], "val": c["val"]} for lang, c in sorted(by_lang.items())},
+            "weighting": self.weighting(),
         }
+
+    def weighting(self) -> dict:
+        """What each verdict's weight did to train, in words: below 1 it samples, above 1 it repeats."""
+        out = {}
+        for verdict in sorted({r["verdict"] for r in self.rows if r["split"] == "train"}):
+            rows = [r for r in self.rows if r["split"] == "train" and r["verdict"] == verdict]
+            weight, n = rows[0]["weight"], len(rows)
+            kept = sum(1 for r in rows if r["copies"])
+            copies = sum(r["copies"] for r in rows)
+            if weight == 0:
+                text = f"{verdict} left out of train (weight 0, none of {n})"
+            elif weight < 1:
+                text = f"{verdict} sampled at {weight:g} ({kept} of {n})"
+            elif weight == 1:
+                text = f"{verdict} once each ({n})"
+            else:
+                text = f"{verdict} oversampled at {weight:g} ({copies} rows from {n})"
+            out[verdict] = {"weight": weight, "train_examples": n, "train_examples_kept": kept,
+                            "train_rows": copies, "text": text}
+        return out
 
 
 def plan(records: Iterable[dict], opts: ExportOptions) -> Plan:

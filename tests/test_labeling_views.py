@@ -99,15 +99,19 @@ def test_teacher_form_stores_the_variable_name_never_a_key(staff_client):
     assert "OPENROUTER_API_KEY" in page and "not set" in page
 
 
-def test_any_user_pastes_a_new_prompt_version(client, reviewer_user):
+def test_staff_pastes_a_new_prompt_version_and_reviewers_cannot(client, reviewer_user, staff_user):
     client.force_login(reviewer_user)
     base = default_prompt_version()
+    data = {"name": "mine", "system_prompt": "Split into commits.", "output_format": "JSON", "sample_output": "{}"}
+    assert client.get(reverse("prompt-new")).status_code == 302
+    assert client.post(reverse("prompt-new"), data).status_code == 302
+    assert not PromptVersion.objects.filter(name="mine").exists()
+    client.force_login(staff_user)
     form = client.get(reverse("prompt-new") + f"?from={base.pk}").content.decode()
     assert "Whole-file rule" in form
-    data = {"name": "mine", "system_prompt": "Split into commits.", "output_format": "JSON", "sample_output": "{}"}
     response = client.post(reverse("prompt-new"), data)
     prompt = PromptVersion.objects.get(name="mine")
-    assert response.status_code == 302 and prompt.created_by == reviewer_user
+    assert response.status_code == 302 and prompt.created_by == staff_user
     client.post(reverse("prompt-new"), {**data, "name": "same texts"})
     assert PromptVersion.objects.filter(system_prompt="Split into commits.").count() == 1
     detail = client.get(prompt.get_absolute_url()).content.decode()
