@@ -127,7 +127,7 @@ def test_failures_and_latest_labels_partial_polls_while_active_and_stops_when_fi
 def test_creating_prompt_versions_is_staff_only(client, reviewer_user):
     client.force_login(reviewer_user)
     data = {"name": "mine", "system_prompt": "Split into commits."}
-    assert client.post(reverse("prompt-new"), data).status_code == 302
+    assert client.post(reverse("prompt-new"), data).status_code == 403
     assert not PromptVersion.objects.filter(name="mine").exists()
     assert "Paste a new version" not in client.get(reverse("prompt-list")).content.decode()
     detail = client.get(default_prompt_version().get_absolute_url()).content.decode()

@@ -103,8 +103,8 @@ def test_staff_pastes_a_new_prompt_version_and_reviewers_cannot(client, reviewer
     client.force_login(reviewer_user)
     base = default_prompt_version()
     data = {"name": "mine", "system_prompt": "Split into commits.", "output_format": "JSON", "sample_output": "{}"}
-    assert client.get(reverse("prompt-new")).status_code == 302
-    assert client.post(reverse("prompt-new"), data).status_code == 302
+    assert client.get(reverse("prompt-new")).status_code == 403
+    assert client.post(reverse("prompt-new"), data).status_code == 403
     assert not PromptVersion.objects.filter(name="mine").exists()
     client.force_login(staff_user)
     form = client.get(reverse("prompt-new") + f"?from={base.pk}").content.decode()

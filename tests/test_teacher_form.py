@@ -222,7 +222,7 @@ def test_connection_test_is_staff_only_post_only_and_needs_csrf(reviewer_user, s
     server = recorder()
     reviewer = Client()
     reviewer.force_login(reviewer_user)
-    assert reviewer.post(reverse("teacher-test"), {"base_url": server.base_url}).status_code == 302
+    assert reviewer.post(reverse("teacher-test"), {"base_url": server.base_url}).status_code == 403
     staff = Client(enforce_csrf_checks=True)
     staff.force_login(staff_user)
     assert staff.get(reverse("teacher-test")).status_code == 405

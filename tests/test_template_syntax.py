@@ -165,9 +165,10 @@ def named_patterns(resolver=None, prefix="") -> set[str]:
     return out
 
 
-# Patterns no page links to with a GET: form targets (POST, htmx posts) and redirect-only URLs.
+# Patterns no page links to with a GET: form targets (POST, htmx posts), redirect-only URLs and
+# partials polled only while a job is active (the crawl's jobs have finished).
 POST_ONLY = {"review-verdict", "review-undo", "job-cancel", "labeling-run-resume", "training-merge",
-             "training-launch-estimate", "admin-login"}
+             "training-launch-estimate", "teacher-test", "admin-login", "labeling-run-live"}
 
 
 def test_no_page_shows_template_syntax(everything, staff_client, staff_user):
