@@ -25,9 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gsctune.llm_client import ClientConfig, TeacherClient  # noqa: E402
-from gsctune.noise import apply_noise, make_noise  # noqa: E402
-from gsctune.prompts import build_messages  # noqa: E402
+from gsctune.domain.llm_client import ClientConfig, TeacherClient  # noqa: E402
+from gsctune.domain.noise import apply_noise, make_noise  # noqa: E402
+from gsctune.domain.prompts import build_messages  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "harvest-public.jsonl"
 

@@ -69,8 +69,9 @@ def main() -> None:
     from django.urls import reverse
 
     from labeling import baseline
-    from labeling.diffs import highlight_diff
-    from labeling.models import Example, Label, example_key
+    from gsctune.domain.diffs import highlight_diff
+    from gsctune.domain.records import example_key
+    from labeling.models import Example, Label
     from labeling.services_review import ensure_review_items
 
     settings.ALLOWED_HOSTS = ["*"]

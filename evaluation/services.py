@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import queue
-import random
 import statistics
 import threading
 import time
@@ -18,12 +16,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from gsctune.llm_client import CallResult, ClientConfig, TeacherClient, Usage
-from gsctune.prompts import DEFAULT_PROMPT, build_finetune_messages, build_messages
-from gsctune.proposal import _json_candidates, parse_proposal
+from gsctune.domain.llm_client import CallResult, ClientConfig, TeacherClient, Usage
+from gsctune.domain.prompts import DEFAULT_PROMPT, build_finetune_messages, build_messages
+from gsctune.domain import metrics, stats
+from gsctune.domain.proposal import json_candidates, parse_proposal
+from gsctune.domain.seeding import seeded_int, seeded_random
+from gsctune.rules import commit_rules
 from labeling.models import Example, Label
 
-from . import metrics, stats
 from .models import (CRITERIA, ComparisonItem, ComparisonOutput, ComparisonSet, ComparisonSystem, EvalRun,
                      Prediction, Score, Vote)
 
@@ -37,10 +37,6 @@ class EvalError(ValueError):
 
 # --------------------------------------------------------------------------- choosing examples
 
-def _seeded_rank(seed: int, key: str) -> str:
-    return hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()
-
-
 def sample_example_ids(n: int, seed: int, *, labeled_only: bool = True, language: str = "",
                        repo: str = "") -> list[int]:
     """A uniform random sample (seeded hash order, so the same seed gives the same examples)."""
@@ -51,7 +47,7 @@ def sample_example_ids(n: int, seed: int, *, labeled_only: bool = True, language
         qs = qs.filter(languages_text__contains=f" {language} ")
     if repo:
         qs = qs.filter(repo_url=repo)
-    rows = sorted(qs.values_list("id", "key"), key=lambda r: _seeded_rank(seed, r[1]))
+    rows = sorted(qs.values_list("id", "key"), key=lambda r: seeded_int(f"{seed}:{r[1]}"))
     if not rows:
         raise EvalError("no examples match (labeled examples are needed as references)")
     return [pk for pk, _ in rows[:n]]
@@ -209,11 +205,12 @@ def save_prediction(run: EvalRun, item: _Item, result: CallResult) -> Prediction
     """Store one output whole and its per-prediction metrics (remote failures are kept, unscored)."""
     remote_failure = result.error_kind not in ("", "unparseable", "truncated", "empty")
     proposal = result.proposal.to_label_dict() if result.proposal is not None else None
-    json_found = proposal is not None or bool(result.text and _json_candidates(result.text)[0])
+    json_found = proposal is not None or bool(result.text and json_candidates(result.text)[0])
     reference = None
     if item.reference is not None:
         reference = {"commits": item.reference.commits, "gitignore": item.reference.gitignore}
-    scores = {} if remote_failure else metrics.score_prediction(proposal, item.record, reference, parsed=json_found)
+    scores = {} if remote_failure else metrics.score_prediction(proposal, item.record, reference, parsed=json_found,
+                                                                   rules=commit_rules())
     return Prediction.objects.create(
         run=run, example=item.example, reference=item.reference, raw=result.text, proposal=proposal,
         json_found=json_found, parse_error="" if proposal is not None else result.error,
@@ -443,7 +440,7 @@ def build_comparison_set(name: str, systems: list[dict], *, n_items: int, seed: 
     if not common:
         raise EvalError("the systems have no example in common")
     keys = dict(Example.objects.filter(pk__in=common).values_list("id", "key"))
-    chosen = sorted(common, key=lambda pk: _seeded_rank(seed, keys[pk]))[:n_items]
+    chosen = sorted(common, key=lambda pk: seeded_int(f"{seed}:{keys[pk]}"))[:n_items]
     with transaction.atomic():
         cset = ComparisonSet.objects.create(name=name, seed=seed, created_by=user)
         sys_rows = [ComparisonSystem.objects.create(
@@ -465,7 +462,7 @@ def item_input(item: ComparisonItem) -> dict:
 def display_order(item: ComparisonItem, reviewer_id: int, seed: int) -> list[int]:
     """System ids in the order shown (A, B, ...): random per item and reviewer, stable on reload."""
     ids = sorted(item.outputs.values_list("system_id", flat=True))
-    rng = random.Random(int(_seeded_rank(seed, f"{item.pk}:{reviewer_id}")[:16], 16))
+    rng = seeded_random(f"{seed}:{item.pk}:{reviewer_id}")
     rng.shuffle(ids)
     return ids
 

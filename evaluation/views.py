@@ -10,9 +10,11 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from gsctune.permissions import staff_required
-from labeling.diffs import split_diff
+from gsctune.domain.diffs import split_diff
 
-from . import charts, metrics, services
+from gsctune.domain import metrics
+
+from . import charts, services
 from .forms import ComparisonSetForm, EvalRunForm
 from .models import CRITERIA, ComparisonItem, ComparisonSet, EvalRun, Prediction, Vote
 

@@ -17,9 +17,10 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from gsctune.noise import junk_pattern_for, split_diff
-from gsctune.prompts import parse_user_turn
-from gsctune.proposal import Commit, Issue, Proposal
+from gsctune.domain.diffs import FileDiff, split_diff
+from gsctune.domain.noise import junk_pattern_for
+from gsctune.domain.prompts import parse_user_turn
+from gsctune.domain.proposal import Commit, Issue, Proposal
 
 BASELINE_MODEL = "gsctune-baseline"
 
@@ -44,40 +45,16 @@ _FIX_RE = re.compile(r"\b(fix(es|ed)?|bug|crash|regression|incorrect|wrong|panic
 
 
 @dataclass
-class FileChange:
-    path: str
-    status: str = "modified"  # added, deleted, renamed, modified
-    added: int = 0
-    removed: int = 0
-    text: str = ""
-
-
-@dataclass
 class Group:
     kind: str  # code, test, docs, ci, build
     scope: str
     files: list[str] = field(default_factory=list)
 
 
-def parse_changes(files: list[str], diff: str) -> dict[str, FileChange]:
-    changes = {f: FileChange(f) for f in files}
-    for path, chunk in split_diff(diff):
-        if not path:
-            continue
-        ch = changes.setdefault(path, FileChange(path))
-        head = chunk[:400]
-        if "\nnew file mode" in head:
-            ch.status = "added"
-        elif "\ndeleted file mode" in head:
-            ch.status = "deleted"
-        elif "\nrename from " in head:
-            ch.status = "renamed"
-        for line in chunk.split("\n"):
-            if line.startswith("+") and not line.startswith("+++"):
-                ch.added += 1
-            elif line.startswith("-") and not line.startswith("---"):
-                ch.removed += 1
-        ch.text = chunk
+def parse_changes(files: list[str], diff: str) -> dict[str, FileDiff]:
+    """Every listed file (unchanged text for one the diff lacks) and every file in the diff."""
+    changes = {f: FileDiff(f, f, "", 0, 0, False, "modified") for f in files}
+    changes.update((fd.path, fd) for fd in split_diff(diff))
     return changes
 
 
@@ -167,7 +144,7 @@ def group_files(files: list[str]) -> list[Group]:
     return list(groups.values())
 
 
-def _type_for(group: Group, changes: dict[str, FileChange]) -> str:
+def _type_for(group: Group, changes: dict[str, FileDiff]) -> str:
     if group.kind in ("ci", "docs", "test"):
         return group.kind
     if group.kind == "build":
@@ -175,8 +152,8 @@ def _type_for(group: Group, changes: dict[str, FileChange]) -> str:
     chs = [changes[f] for f in group.files if f in changes]
     if chs and all(c.status == "added" for c in chs):
         return "feat"
-    added = sum(c.added for c in chs)
-    removed = sum(c.removed for c in chs)
+    added = sum(c.additions for c in chs)
+    removed = sum(c.deletions for c in chs)
     text = "\n".join(c.text for c in chs)
     if removed > 2 * max(1, added) or all(c.status in ("renamed", "deleted") for c in chs):
         return "refactor"
@@ -187,7 +164,7 @@ def _type_for(group: Group, changes: dict[str, FileChange]) -> str:
     return "fix" if added + removed <= 10 else "feat"
 
 
-def _describe(ctype: str, group: Group, changes: dict[str, FileChange]) -> str:
+def _describe(ctype: str, group: Group, changes: dict[str, FileDiff]) -> str:
     files = group.files
     if len(files) == 1:
         ch = changes.get(files[0])
@@ -206,7 +183,7 @@ def _describe(ctype: str, group: Group, changes: dict[str, FileChange]) -> str:
     return f"{verb} {len(files)} files"
 
 
-def _issues(group: Group, changes: dict[str, FileChange]) -> list[Issue]:
+def _issues(group: Group, changes: dict[str, FileDiff]) -> list[Issue]:
     issues: list[Issue] = []
     for f in group.files:
         text = changes[f].text if f in changes else ""

@@ -31,11 +31,14 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterable
 
-from gsctune.noise import apply_noise, make_noise, split_diff
-from gsctune.prompts import (
+from gsctune.domain.diffs import remove_files
+from gsctune.domain.noise import apply_noise, make_noise
+from gsctune.domain.prompts import (
     DEFAULT_PROMPT, PromptSpec, build_finetune_messages, build_messages, truncate_diff,
 )
-from gsctune.proposal import Proposal, SchemaError
+from gsctune.domain.proposal import Proposal, SchemaError
+from gsctune.domain.records import record_key
+from gsctune.domain.seeding import seeded_int
 
 VERDICTS = ("corrected", "accepted", "unreviewed", "rejected")
 DEFAULT_WEIGHTS = {"corrected": 2.0, "accepted": 1.0, "unreviewed": 0.5}
@@ -126,13 +129,8 @@ def normalize_repo(url: str) -> str:
     return url[:-4] if url.endswith(".git") else url
 
 
-def example_key(example: dict) -> str:
-    return f"{example['repo_url']}@{example['base_commit']}..{example['head_commit']}"
-
-
 def _hash_int(*parts: object) -> int:
-    data = "\x1f".join(str(p) for p in parts).encode("utf-8")
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
+    return seeded_int("\x1f".join(str(p) for p in parts))
 
 
 def _uniform(*parts: object) -> float:
@@ -150,7 +148,7 @@ def _diff_digest(rec: dict) -> str:
     diff = rec["example"]["diff"]
     junk = set(rec["label"].get("injected_files") or ())
     if junk:
-        diff = "".join(chunk for path, chunk in split_diff(diff) if path not in junk)
+        diff = remove_files(diff, junk)[0]
     return hashlib.sha1(diff.encode("utf-8")).hexdigest()
 
 
@@ -184,7 +182,7 @@ def select(records: Iterable[dict], opts: ExportOptions) -> Selection:
         verdict = rec.get("verdict", "unreviewed")
         ex = rec["example"]
         if verdict not in VERDICTS:
-            raise ValueError(f"unknown verdict {verdict!r} for {example_key(ex)}")
+            raise ValueError(f"unknown verdict {verdict!r} for {record_key(ex)}")
         if verdict == "rejected":
             excluded["rejected"] += 1
             continue
@@ -207,7 +205,7 @@ def select(records: Iterable[dict], opts: ExportOptions) -> Selection:
         if wanted_langs and not wanted_langs & set(_languages(ex)):
             excluded["other language"] += 1
             continue
-        key = example_key(ex)
+        key = record_key(ex)
         try:
             # Validates and normalizes once; light records (counts only) carry no commits.
             answer = assistant_content(rec["label"]) if "commits" in rec["label"] else ""
@@ -388,7 +386,7 @@ def plan(records: Iterable[dict], opts: ExportOptions) -> Plan:
     rows = []
     for rec in selection.records:
         ex = rec["example"]
-        key = example_key(ex)
+        key = record_key(ex)
         repo = normalize_repo(ex["repo_url"])
         weight = opts.weights[rec.get("verdict", "unreviewed")]
         part = "val" if repo in val else "train"
@@ -529,7 +527,7 @@ def export(records: Iterable[dict], opts: ExportOptions, out_dir: str,
     the_plan = plan(records, opts)
     measure: Measure = TokenMeasure(opts.tokenizer) if opts.tokenizer else Measure()
     diff_budget = opts.max_diff_tokens if opts.tokenizer else opts.max_diff_chars
-    by_key = {example_key(r["example"]): r for r in the_plan.selection.records}
+    by_key = {record_key(r["example"]): r for r in the_plan.selection.records}
     val_digests = {
         _diff_digest(by_key[row["key"]]) for row in the_plan.rows if row["split"] == "val"
     }

@@ -2,26 +2,8 @@
 from django.db import models
 from django.urls import reverse
 
+from gsctune.domain.records import HARVEST_FIELDS
 from gsctune.jobs import Job
-
-# The harvested JSONL format, key order as written by harvesters (DESIGN.md).
-HARVEST_FIELDS = (
-    "repo_url",
-    "branch",
-    "base_commit",
-    "head_commit",
-    "n_commits",
-    "diff",
-    "changed_files",
-    "original_commits",
-    "existing_gitignore",
-    "languages",
-)
-
-
-def example_key(repo_url: str, base_commit: str, head_commit: str) -> str:
-    return f"{repo_url}@{base_commit}..{head_commit}"
-
 
 class Example(models.Model):
     """One harvested span of commits, presented as an uncommitted working tree."""

@@ -18,8 +18,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .diffs import diff_paths, remove_files
-from .models import HARVEST_FIELDS, Example, ImportJob, Label, example_key
+from gsctune.domain.diffs import diff_paths, remove_files
+from gsctune.domain.records import HARVEST_FIELDS, example_key
+
+from .models import Example, ImportJob, Label
 
 BATCH_SIZE = 1000
 MAX_STORED_PROBLEMS = 500

@@ -28,16 +28,16 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from gsctune.llm_client import CallResult, ClientConfig, TeacherClient
-from gsctune.noise import Noise, apply_noise, make_noise
-from gsctune.prompts import (DEFAULT_OUTPUT_FORMAT, DEFAULT_PROMPT_NAME, DEFAULT_SAMPLE_OUTPUT,
+from gsctune.domain.llm_client import CallResult, ClientConfig, TeacherClient
+from gsctune.domain.noise import Noise, apply_noise, make_noise
+from gsctune.domain.prompts import (DEFAULT_OUTPUT_FORMAT, DEFAULT_PROMPT_NAME, DEFAULT_SAMPLE_OUTPUT,
                              DEFAULT_SYSTEM_PROMPT, build_user_turn, system_text)
 
+from .baseline import BASELINE_MODEL
 from .models import Example, Label, LabelFailure, LabelingRun, PromptVersion, Teacher
 
 logger = logging.getLogger(__name__)
 
-BASELINE_MODEL = "gsctune-baseline"
 # Stop a run whose teacher cannot be reached at all instead of failing every example slowly.
 UNREACHABLE_AFTER = 12
 UNREACHABLE_KINDS = {"connection", "timeout", "http_error"}

@@ -14,7 +14,6 @@ Views, commands and tasks call these functions; they hold the rules:
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -25,10 +24,12 @@ from django.db.models import Count, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from evaluation.metrics import grouping_scores
-from evaluation.stats import wilson
+from gsctune.domain.checks import CHECK_TITLES, run_checks
+from gsctune.domain.metrics import grouping_scores
+from gsctune.domain.seeding import seeded_unit
+from gsctune.domain.stats import wilson
+from gsctune.rules import commit_rules
 
-from .checks import CHECK_TITLES, CheckConfig, run_checks
 from .models import Example, Label, Review, ReviewItem
 
 QUEUES = {
@@ -44,11 +45,6 @@ def lease_seconds() -> int:
     return settings.REVIEW_LEASE_SECONDS
 
 
-def check_config() -> CheckConfig:
-    """Check thresholds from ``settings.REVIEW_CHECKS`` (CheckConfig fields, from the environment)."""
-    return CheckConfig(**settings.REVIEW_CHECKS)
-
-
 # --------------------------------------------------------------------------- findings and items
 
 
@@ -60,7 +56,7 @@ def compute_findings(label: Label) -> list[dict]:
         diff=example.diff + (label.noise_diff or ""),
         injected_files=list(label.injected_files or []),
         existing_gitignore=list(example.existing_gitignore or []),
-        config=check_config(),
+        config=commit_rules(),
     )
     return [f.as_dict() for f in findings]
 
@@ -68,8 +64,7 @@ def compute_findings(label: Label) -> list[dict]:
 def gate_rank(example_key: str, seed: int | None = None) -> float:
     """Uniform in [0, 1) from (seed, example key): the same order for every teacher."""
     seed = settings.REVIEW_GATE_SEED if seed is None else seed
-    digest = hashlib.sha256(f"{seed}:{example_key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
+    return seeded_unit(f"{seed}:{example_key}")
 
 
 def teacher_and_prompt(label: Label) -> tuple[str, str]:

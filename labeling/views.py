@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from gsctune.permissions import staff_required
 
-from .diffs import split_diff
+from gsctune.domain.diffs import split_diff
 from .forms import ExampleFilterForm, ImportUploadForm
 from .models import Example, ImportJob, Label
 from .services import create_import_job, save_upload

@@ -5,7 +5,7 @@ from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from gsctune.llm_client import check_connection
+from gsctune.domain.llm_client import check_connection
 from gsctune.permissions import staff_required
 
 from . import services_labeling as svc

@@ -12,11 +12,11 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from .checks import CHECK_TITLES, CONVENTIONAL_TYPES, parse_subject
-from .diffs import highlight_diff, split_diff
+from gsctune.domain.checks import CHECK_TITLES
+from gsctune.domain.commits import CONVENTIONAL_TYPES, parse_subject
+from gsctune.domain.diffs import split_diff
 from .models import Label, Review, ReviewItem
 from .services_review import (
     QUEUES,
@@ -119,7 +119,7 @@ def review_context(request, label: Label, f: QueueFilter) -> dict:
             path=fd.path, old_path=fd.old_path, status=fd.status, is_binary=fd.is_binary,
             additions=fd.additions, deletions=fd.deletions, n_lines=fd.n_lines, collapsed=fd.collapsed,
             # Pygments escapes every character of the diff, so its HTML is safe to insert.
-            highlighted=mark_safe(highlight_diff(fd.text)),
+            highlighted=fd.highlighted,
             css_class=" ".join(classes), commit=idx, junk=fd.path in junk,
         ))
     findings = [{**x, "title": CHECK_TITLES.get(x.get("check"), x.get("check"))} for x in label.findings or []]

@@ -1,7 +1,7 @@
 """Labeled examples from the generated harvest sample (tests/sample_data.py), for the evaluation tests."""
 from pathlib import Path
 
-from gsctune.noise import make_noise
+from gsctune.domain.noise import make_noise
 from labeling.models import Example, Label
 from labeling.services import import_examples_file
 

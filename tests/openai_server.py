@@ -28,7 +28,7 @@ from typing import Callable
 import orjson
 import pytest
 
-from gsctune.prompts import parse_user_turn
+from gsctune.domain.prompts import parse_user_turn
 
 BEHAVIOURS = (
     "ok", "429", "500", "503", "hang", "malformed_http", "garbage", "bad_schema", "truncated", "reasoning_only",

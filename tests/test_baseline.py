@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from gsctune.llm_client import ClientConfig, TeacherClient
-from gsctune.noise import apply_noise, is_ignored, make_noise
-from gsctune.prompts import build_messages
+from gsctune.domain.llm_client import ClientConfig, TeacherClient
+from gsctune.domain.noise import apply_noise, is_ignored, make_noise
+from gsctune.domain.prompts import build_messages
 from labeling.baseline import BASELINE_MODEL, BaselineServer, label
 
 from .sample_data import SHARED_SAMPLE, sample_path

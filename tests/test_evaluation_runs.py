@@ -8,7 +8,7 @@ from django.urls import reverse
 from evaluation import services
 from evaluation.models import EvalRun, Prediction
 from gsctune.jobs import JobState, execute_job
-from gsctune.prompts import parse_user_turn
+from gsctune.domain.prompts import parse_user_turn
 from labeling.models import Label, PromptVersion, SFTExport
 
 from .eval_data import load_labeled

@@ -129,7 +129,7 @@ def test_labeled_jsonl_round_trips_through_the_import(reviewed, tmp_path, django
                                     enqueue=False), stream=io.StringIO())
     lines = (tmp_path / "s" / "labeled.jsonl").read_text().splitlines()
     first = json.loads(lines[0])
-    label = Label.objects.filter(example__key=export.example_key(first)).exclude(source="human").first()
+    label = Label.objects.filter(example__key=export.record_key(first)).exclude(source="human").first()
     assert first["label"]["commits"] and set(first) >= {"noise_injected", "injected_files", "label"}
     assert label is not None
 
@@ -146,7 +146,7 @@ def test_preview_counts_without_diffs(reviewed):
 
 
 def test_noise_from_labeling_is_in_the_exported_diff(db, tmp_path):
-    from gsctune.noise import make_noise
+    from gsctune.domain.noise import make_noise
 
     load(tmp_path, sample_lines(per_repo=1)[:2])
     label = Label.objects.order_by("id").first()
@@ -169,7 +169,7 @@ def test_command_prints_the_snapshot_id(reviewed, tmp_path):
     assert (tmp_path / "cli" / "train.jsonl").stat().st_size > 0
     assert "train rows" in err.getvalue()
     row = json.loads((tmp_path / "cli" / "train.jsonl").read_text().splitlines()[0])
-    from gsctune.prompts import FINETUNE_SYSTEM_PROMPT
+    from gsctune.domain.prompts import FINETUNE_SYSTEM_PROMPT
 
     assert row["messages"][0]["content"] == FINETUNE_SYSTEM_PROMPT
 
@@ -194,7 +194,7 @@ def test_bad_tokenizer_fails_the_job_with_a_clear_error(reviewed, tmp_path):
 
 
 def test_teacher_and_prompt_version_select_and_write_the_system_prompt(db, tmp_path):
-    from gsctune.prompts import system_text
+    from gsctune.domain.prompts import system_text
     from labeling.models import PromptVersion, Teacher
 
     load(tmp_path, sample_lines(per_repo=1)[:4])

@@ -27,12 +27,13 @@ import numpy as np
 from rapidfuzz.distance import Levenshtein
 from scipy.optimize import linear_sum_assignment
 
-from evaluation.stats import mean_ci
-# The review issue's checks: the review page and eval runs must flag the same things.
-from labeling.checks import CONVENTIONAL_TYPES, gitignore_matches, parse_subject, unknown_identifiers
+# The review page and eval runs must flag the same things: one grammar, one matcher, one set of rules.
+from gsctune.domain.checks import CheckConfig, unknown_identifiers
+from gsctune.domain.commits import CONVENTIONAL_TYPES, CommitRules, body_text, parse_subject
+from gsctune.domain.gitignore import is_ignored
+from gsctune.domain.stats import mean_ci
 
-SUBJECT_MAX = 72
-BODY_LINE_MAX = 80
+DEFAULT_RULES = CheckConfig()
 
 # name -> (label, higher_is_better). Order is the report's row order.
 METRICS: dict[str, tuple[str, bool]] = {
@@ -55,8 +56,8 @@ METRICS: dict[str, tuple[str, bool]] = {
     "junk_routed": ("Junk routed (noise-injected)", True),
     "format_ok": ("Format compliant commits", True),
     "conventional": ("Conventional subject", True),
-    "subject_len_ok": ("Subject <= 72 chars", True),
-    "body_ok": ("Body lines <= 80 chars", True),
+    "subject_len_ok": ("Subject within the length limit", True),
+    "body_ok": ("Body lines within the length limit", True),
     "coverage": ("Files in exactly one commit", True),
     "complete": ("All files covered once", True),
 }
@@ -74,19 +75,13 @@ def commit_type(subject: str) -> str | None:
     return None
 
 
-def _body(commit: dict) -> str:
-    body = commit.get("body") or ""
-    return "\n".join(map(str, body)) if isinstance(body, list) else str(body)
-
-
-def format_flags(commit: dict) -> dict[str, bool]:
+def format_flags(commit: dict, rules: CommitRules = DEFAULT_RULES) -> dict[str, bool]:
     """Conventional subject, subject length and body line length for one commit."""
     subject = str(commit.get("subject") or "")
-    body = _body(commit)
     return {
         "conventional": commit_type(subject) is not None,
-        "subject_len_ok": len(subject) <= SUBJECT_MAX,
-        "body_ok": all(len(line) <= BODY_LINE_MAX for line in body.splitlines()),
+        "subject_len_ok": len(subject) <= rules.max_subject,
+        "body_ok": all(len(line) <= rules.max_body_line for line in body_text(commit).splitlines()),
     }
 
 
@@ -214,12 +209,13 @@ def example_universe(example: dict) -> tuple[list[str], set[str], set[str]]:
 
 
 def score_prediction(proposal: dict | None, example: dict, reference: dict | None = None,
-                     *, parsed: bool | None = None) -> dict[str, float | None]:
+                     *, parsed: bool | None = None, rules: CheckConfig = DEFAULT_RULES) -> dict[str, float | None]:
     """Every metric for one prediction; None where a metric does not apply.
 
     `proposal` is the schema-valid proposal or None; `parsed` says whether any
     JSON object was found (defaults to `proposal is not None`); `reference` is
-    the reference label (reviewed/corrected, else teacher) in proposal shape.
+    the reference label (reviewed/corrected, else teacher) in proposal shape; `rules` are the
+    thresholds the label checks use (``gsctune.rules.commit_rules()``).
     """
     valid = proposal is not None
     parsed = valid if parsed is None else (parsed or valid)
@@ -239,10 +235,11 @@ def score_prediction(proposal: dict | None, example: dict, reference: dict | Non
     diff = example.get("diff") or ""
     if commits:
         flagged = sum(
-            bool(unknown_identifiers(f"{c.get('subject') or ''}\n{_body(c)}", diff))
+            bool(unknown_identifiers(f"{c.get('subject') or ''}\n{body_text(c)}", diff,
+                                     rules.fuzzy_cutoff, rules.ignored_words))
             for c in commits)
         out["hallucination"] = flagged / len(commits)
-        flags = [format_flags(c) for c in commits]
+        flags = [format_flags(c, rules) for c in commits]
         for key in ("conventional", "subject_len_ok", "body_ok"):
             out[key] = sum(f[key] for f in flags) / len(flags)
         out["format_ok"] = sum(all(f.values()) for f in flags) / len(flags)
@@ -268,7 +265,7 @@ def score_prediction(proposal: dict | None, example: dict, reference: dict | Non
             out["junk_routed"] = 0.0
         else:
             patterns = list(example.get("existing_gitignore") or []) + list(proposal.get("gitignore") or [])
-            routed = sum(f not in counts and gitignore_matches(f, patterns) for f in junk)
+            routed = sum(f not in counts and is_ignored(f, patterns) for f in junk)
             out["junk_routed"] = routed / len(junk)
     else:
         out["junk_routed"] = None

@@ -17,24 +17,8 @@ from typing import Callable, Iterable, Iterator
 
 from rapidfuzz import fuzz, process
 
-CONVENTIONAL_TYPES = (
-    "feat", "fix", "docs", "style", "refactor", "perf", "test", "build", "ci", "chore", "revert",
-)
-
-# Words a description may not repeat for its type ("fix(x): fix crash").
-TYPE_WORDS = {
-    "feat": {"feat", "feature", "features"},
-    "fix": {"fix", "fixes", "fixed", "fixing"},
-    "docs": {"docs", "doc", "documentation"},
-    "style": {"style", "styles"},
-    "refactor": {"refactor", "refactors", "refactored", "refactoring"},
-    "perf": {"perf", "performance"},
-    "test": {"test", "tests"},
-    "build": {"build"},
-    "ci": {"ci"},
-    "chore": {"chore", "chores"},
-    "revert": {"revert", "reverts", "reverted"},
-}
+from gsctune.domain.commits import TYPE_WORDS, CommitRules, body_text, parse_subject
+from gsctune.domain.gitignore import is_ignored
 
 # File extensions that make a dotted token a file name rather than an attribute path.
 FILE_EXTENSIONS = frozenset(
@@ -67,15 +51,9 @@ class Finding:
 
 
 @dataclass(frozen=True)
-class CheckConfig:
-    """Thresholds; the defaults follow the commit conventions the teacher is asked for."""
+class CheckConfig(CommitRules):
+    """The commit rules plus how closely a word must match the diff to count as known."""
 
-    max_subject: int = 72
-    max_body_line: int = 80
-    body_min_lines: int = 1
-    body_max_lines: int = 10
-    require_scope: bool = False
-    types: tuple[str, ...] = CONVENTIONAL_TYPES
     fuzzy_cutoff: float = 90.0
     ignored_words: frozenset[str] = DEFAULT_IGNORED_WORDS
 
@@ -118,97 +96,6 @@ def check(name: str, title: str):
         return fn
 
     return register
-
-
-# --------------------------------------------------------------------------- gitignore
-
-
-@lru_cache(maxsize=4096)
-def _compile_gitignore(pattern: str) -> tuple[re.Pattern, bool, bool] | None:
-    """Translate one .gitignore line to (regex, negated, directory_only); None for blanks/comments."""
-    pat = pattern.rstrip("\n")
-    if not pat.strip() or pat.startswith("#"):
-        return None
-    # Trailing spaces are ignored unless escaped.
-    pat = re.sub(r"(?<!\\)\s+$", "", pat)
-    negated = pat.startswith("!")
-    if negated:
-        pat = pat[1:]
-    elif pat.startswith("\\!") or pat.startswith("\\#"):
-        pat = pat[1:]
-    dir_only = pat.endswith("/")
-    pat = pat.rstrip("/")
-    if not pat:
-        return None
-    anchored = "/" in pat
-    pat = pat.lstrip("/")
-    out, i, n = [], 0, len(pat)
-    while i < n:
-        ch = pat[i]
-        if ch == "*":
-            if pat.startswith("**", i):
-                at_start = i == 0 or pat[i - 1] == "/"
-                after = pat[i + 2 : i + 3]
-                if at_start and after == "/":
-                    out.append("(?:.*/)?")
-                    i += 3
-                    continue
-                if at_start and after == "":
-                    out.append(".*")
-                    i += 2
-                    continue
-                out.append("[^/]*")
-                i += 2
-                continue
-            out.append("[^/]*")
-        elif ch == "?":
-            out.append("[^/]")
-        elif ch == "[":
-            j = pat.find("]", i + 2 if pat[i + 1 : i + 2] in ("!", "^", "]") else i + 1)
-            if j == -1:
-                out.append(re.escape(ch))
-            else:
-                body = pat[i + 1 : j]
-                if body[:1] in ("!", "^"):
-                    body = "^" + body[1:]
-                out.append("[" + body.replace("\\", "\\\\") + "]")
-                i = j
-        elif ch == "\\" and i + 1 < n:
-            i += 1
-            out.append(re.escape(pat[i]))
-        else:
-            out.append(re.escape(ch))
-        i += 1
-    body = "".join(out)
-    regex = ("^" if anchored else "^(?:.*/)?") + body + "$"
-    return re.compile(regex), negated, dir_only
-
-
-def gitignore_matches(path: str, patterns: Iterable[str]) -> bool:
-    """True when git would ignore ``path`` (a file) under these .gitignore lines.
-
-    Follows git's rules closely: last match wins, ``!`` re-includes, a trailing
-    ``/`` matches directories only, a pattern with a slash is anchored at the
-    root, ``*``/``?`` stop at ``/``, ``**`` spans folders, and a matched folder
-    ignores everything below it.
-    """
-    path = path.strip("/")
-    parts = path.split("/")
-    # The file itself, then every folder that contains it (deepest last).
-    candidates = [("/".join(parts[:k]), True) for k in range(1, len(parts))] + [(path, False)]
-    ignored = False
-    for raw in patterns:
-        compiled = _compile_gitignore(raw)
-        if compiled is None:
-            continue
-        regex, negated, dir_only = compiled
-        for cand, is_dir in candidates:
-            if dir_only and not is_dir:
-                continue
-            if regex.match(cand):
-                ignored = not negated
-                break
-    return ignored
 
 
 # --------------------------------------------------------------------------- identifiers
@@ -302,29 +189,6 @@ def unknown_identifiers(
 
 # --------------------------------------------------------------------------- helpers
 
-# The breaking "!" is accepted before or after the scope (``feat!(api):`` and ``feat(api)!:``).
-SUBJECT_RE = re.compile(
-    r"^(?P<type>[a-z]+)(?P<bang_first>!)?(?:\((?P<scope>[^()\s][^()]*)\))?(?P<bang>!)?: (?P<desc>\S.*)$"
-)
-
-
-def parse_subject(subject: str) -> dict | None:
-    """Split ``type(scope)!: description`` into type, scope, bang and desc; None when not in that form."""
-    m = SUBJECT_RE.match(subject or "")
-    if not m or (m["bang_first"] and m["bang"]):
-        return None
-    parts = m.groupdict()
-    parts["bang"] = parts.pop("bang_first") or parts["bang"]
-    return parts
-
-
-def _body_text(commit: dict) -> str:
-    body = commit.get("body") or ""
-    if isinstance(body, list):
-        body = "\n".join(str(line) for line in body)
-    return str(body)
-
-
 def _files(commit: dict) -> list[str]:
     return [f for f in (commit.get("files") or []) if isinstance(f, str)]
 
@@ -346,7 +210,7 @@ def check_dropped_file(inp: CheckInput) -> Iterator[Finding]:
     committed = {p for c in inp.commits for p in _files(c)}
     patterns = list(inp.existing_gitignore) + inp.gitignore
     for path in list(inp.changed_files) + [p for p in inp.injected_files if p not in inp.changed_files]:
-        if path not in committed and not gitignore_matches(path, patterns):
+        if path not in committed and not is_ignored(path, patterns):
             yield Finding("dropped_file", f"{path} is in no commit and not covered by .gitignore", None, path)
 
 
@@ -409,7 +273,7 @@ def check_type_repeated(inp: CheckInput) -> Iterator[Finding]:
 def check_body_line_length(inp: CheckInput) -> Iterator[Finding]:
     limit = inp.config.max_body_line
     for i, c in enumerate(inp.commits):
-        for n, line in enumerate(_body_text(c).splitlines(), 1):
+        for n, line in enumerate(body_text(c).splitlines(), 1):
             if len(line) > limit:
                 yield Finding("body_line_length", f"body line {n} has {len(line)} characters (max {limit})", i)
 
@@ -418,7 +282,7 @@ def check_body_line_length(inp: CheckInput) -> Iterator[Finding]:
 def check_body_lines(inp: CheckInput) -> Iterator[Finding]:
     lo, hi = inp.config.body_min_lines, inp.config.body_max_lines
     for i, c in enumerate(inp.commits):
-        n = sum(1 for line in _body_text(c).splitlines() if line.strip())
+        n = sum(1 for line in body_text(c).splitlines() if line.strip())
         if not lo <= n <= hi:
             yield Finding("body_lines", f"body has {n} lines (expected {lo}-{hi})", i)
 
@@ -427,7 +291,7 @@ def check_body_lines(inp: CheckInput) -> Iterator[Finding]:
 def check_unknown_identifier(inp: CheckInput) -> Iterator[Finding]:
     cfg = inp.config
     for i, c in enumerate(inp.commits):
-        text = str(c.get("subject") or "") + "\n" + _body_text(c)
+        text = str(c.get("subject") or "") + "\n" + body_text(c)
         names = unknown_identifiers(text, inp.diff, cfg.fuzzy_cutoff, cfg.ignored_words)
         if names:
             yield Finding("unknown_identifier", "not in the diff: " + ", ".join(names), i)

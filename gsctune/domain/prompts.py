@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gsctune.domain.noise import apply_noise
+
 DEFAULT_PROMPT_NAME = "default-v1"
 
 DEFAULT_SYSTEM_PROMPT = """\
@@ -134,8 +136,6 @@ def parse_user_turn(text: str) -> tuple[list[str], str, bool]:
 
 def example_view(example: dict, noise=None) -> tuple[list[str], str]:
     """Files and diff the model sees for a harvested example, junk merged in."""
-    from gsctune.noise import apply_noise
-
     files = list(example.get("changed_files") or [])
     diff = example.get("diff") or ""
     if noise is not None and noise.injected:

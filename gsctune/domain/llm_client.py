@@ -26,8 +26,8 @@ import openai
 import orjson
 from openai._vendor.httpx_aiohttp.transport import map_aiohttp_exceptions
 
-from gsctune.proposal import Proposal, parse_proposal
-from gsctune.prompts import build_repair_message
+from gsctune.domain.proposal import Proposal, parse_proposal
+from gsctune.domain.prompts import build_repair_message
 
 # One INFO line per request from the HTTP library would drown a worker's log in a 10k-example run.
 logging.getLogger("httpx2").setLevel(logging.WARNING)

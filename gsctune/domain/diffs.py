@@ -1,7 +1,8 @@
-"""Splitting unified git diffs into per-file sections, and rendering them.
+"""The one parser of unified git diffs: per-file sections, their paths, status and counts.
 
-Shared by the importer (paths in a diff), noise handling, the examples browser and
-the review page, so a diff is parsed one way everywhere.
+Shared by the importer (paths in a diff), noise handling, the export, the baseline
+labeler, the examples browser and the review page, so a diff is parsed one way
+everywhere. Pure Python: the HTML it renders marks itself safe through ``__html__``.
 """
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
-from django.utils.safestring import mark_safe
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import DiffLexer
@@ -53,11 +53,18 @@ class FileDiff:
     @property
     def highlighted(self) -> str:
         # Safe to mark: Pygments HTML-escapes every character of the diff it formats.
-        return mark_safe(highlight_diff(self.text))
+        return Html(highlight_diff(self.text))
 
     @property
     def collapsed(self) -> bool:
         return self.n_lines > COLLAPSE_LINES or len(self.text) > COLLAPSE_CHARS
+
+
+class Html(str):
+    """Text that is already HTML: Django templates print it unescaped (``__html__``)."""
+
+    def __html__(self) -> str:
+        return self
 
 
 class _Header(NamedTuple):

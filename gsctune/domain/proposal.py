@@ -13,17 +13,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-CONVENTIONAL_TYPES = (
-    "feat", "fix", "docs", "style", "refactor", "perf", "test", "build", "ci", "chore", "revert",
-)
-
-SUBJECT_RE = re.compile(
-    r"^(?P<type>[A-Za-z][A-Za-z0-9_-]*)"
-    r"(?P<bang_first>!)?"  # "feat!(api): ..." as well as "feat(api)!: ..."
-    r"(?:\((?P<scope>[^()\r\n]*)\))?"
-    r"(?P<bang>!)?"
-    r": (?P<description>\S.*)$"
-)
+from gsctune.domain.commits import parse_subject as subject_parts
 
 _THINK_RE = re.compile(r"<think(?:ing)?>.*?</think(?:ing)?>", re.DOTALL | re.IGNORECASE)
 _FENCE_RE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\r?\n(.*?)```", re.DOTALL)
@@ -108,17 +98,17 @@ class ParseResult:
 
 
 def parse_subject(subject: str) -> tuple[str, str, str, bool]:
-    """Split ``type(scope)!: description``; raises SchemaError if it is not one."""
-    m = SUBJECT_RE.match(subject.strip())
-    if not m or (m["bang_first"] and m["bang"]):
+    """Type, scope, description and breaking flag of a subject; raises SchemaError if it is not one."""
+    parts = subject_parts(subject.strip())
+    if parts is None:
         raise SchemaError(f"subject {subject!r} is not of the form 'type(scope): description'")
-    return m["type"], (m["scope"] or "").strip(), m["description"].strip(), bool(m["bang_first"] or m["bang"])
+    return parts["type"], (parts["scope"] or "").strip(), parts["desc"].strip(), bool(parts["bang"])
 
 
 def parse_proposal(text: str | None) -> ParseResult:
     """Find the proposal JSON in a model answer and validate it."""
     raw = text or ""
-    candidates, syntax_error = _json_candidates(raw)
+    candidates, syntax_error = json_candidates(raw)
     if not candidates:
         if syntax_error:
             return ParseResult(raw, error=syntax_error)
@@ -143,7 +133,7 @@ def _strip_think(text: str) -> str:
     return text
 
 
-def _json_candidates(text: str) -> tuple[list[object], str]:
+def json_candidates(text: str) -> tuple[list[object], str]:
     """Decoded JSON objects that look like proposals, in text order, plus the
     first syntax error (for the message when nothing decodes)."""
     stripped = _strip_think(text)

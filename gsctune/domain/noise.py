@@ -10,11 +10,12 @@ which files were junk.
 
 from __future__ import annotations
 
-import fnmatch
-import hashlib
 import posixpath
 import random
 from dataclasses import dataclass, field
+
+from gsctune.domain.gitignore import is_ignored
+from gsctune.domain.seeding import seeded_random
 
 # Each entry: category, path template ({dir} = a directory of the change, {stem}
 # and {name} from a changed file), gitignore pattern covering it, and kind.
@@ -52,42 +53,12 @@ class Noise:
     gitignore: list[str] = field(default_factory=list)
 
 
-def gitignore_matches(pattern: str, path: str) -> bool:
-    """Approximate git's matching, enough to tell whether junk is already ignored."""
-    pat = pattern.strip()
-    if not pat or pat.startswith("#") or pat.startswith("!"):
-        return False
-    dir_only = pat.endswith("/")
-    pat = pat.rstrip("/")
-    anchored = "/" in pat
-    pat = pat.lstrip("/")
-    parts = path.split("/")
-    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-    for i, prefix in enumerate(prefixes):
-        is_dir = i < len(parts) - 1
-        if dir_only and not is_dir:
-            continue
-        target = prefix if anchored else parts[i]
-        if fnmatch.fnmatchcase(target, pat):
-            return True
-    return False
-
-
-def is_ignored(path: str, patterns: list[str] | tuple[str, ...]) -> bool:
-    return any(gitignore_matches(p, path) for p in patterns)
-
-
 def junk_pattern_for(path: str) -> str | None:
     """The catalogue pattern that covers a path, if it is known junk."""
     for pattern in JUNK_PATTERNS:
-        if gitignore_matches(pattern, path):
+        if is_ignored(path, (pattern,)):
             return pattern
     return None
-
-
-def _rng(example_key: str, seed: int) -> random.Random:
-    digest = hashlib.sha256(f"{example_key}\0{seed}".encode()).digest()
-    return random.Random(int.from_bytes(digest[:8], "big"))
 
 
 def _hex(rng: random.Random, n: int = 7) -> str:
@@ -142,7 +113,7 @@ def _hunk(path: str, kind: str, rng: random.Random, stem: str) -> str:
 def make_noise(example_key: str, changed_files: list[str], seed: int, probability: float = 0.3,
                existing_gitignore: list[str] | tuple[str, ...] = ()) -> Noise:
     """Decide and build the junk for one example; same inputs, same junk."""
-    rng = _rng(example_key, seed)
+    rng = seeded_random(f"{example_key}\0{seed}")
     if rng.random() >= probability:
         return Noise(injected=False)
     files = [f for f in changed_files if f]
@@ -171,27 +142,6 @@ def make_noise(example_key: str, changed_files: list[str], seed: int, probabilit
     diff = "".join(_hunk(path, entry["kind"], rng, stem) for path, entry in chosen)
     patterns = list(dict.fromkeys(entry["pattern"] for _, entry in chosen))
     return Noise(injected=True, files=[p for p, _ in chosen], diff=diff, gitignore=patterns)
-
-
-def split_diff(diff: str) -> list[tuple[str, str]]:
-    """Split a git diff into (path, chunk) per file, in order."""
-    chunks: list[tuple[str, str]] = []
-    starts = [0] if diff.startswith("diff --git ") else []
-    pos = diff.find("\ndiff --git ")
-    while pos != -1:
-        starts.append(pos + 1)
-        pos = diff.find("\ndiff --git ", pos + 1)
-    if not starts:
-        return [("", diff)] if diff else []
-    if starts[0] != 0:
-        chunks.append(("", diff[: starts[0]]))
-    for i, start in enumerate(starts):
-        end = starts[i + 1] if i + 1 < len(starts) else len(diff)
-        chunk = diff[start:end]
-        first = chunk.split("\n", 1)[0]
-        b = first.rfind(" b/")
-        chunks.append((first[b + 3:] if b != -1 else "", chunk))
-    return chunks
 
 
 def apply_noise(changed_files: list[str], diff: str, noise: Noise) -> tuple[list[str], str]:
