@@ -48,7 +48,7 @@ def child(path: str) -> None:
     from django.core.management import call_command
 
     from labeling.models import Example
-    from labeling.services import import_examples_file
+    from labeling.examples.services import import_examples_file
 
     call_command("migrate", verbosity=0)
     start = time.perf_counter()

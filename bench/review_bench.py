@@ -68,11 +68,11 @@ def main() -> None:
     from django.test import Client
     from django.urls import reverse
 
-    from labeling import baseline
+    from labeling.runs import baseline
     from gsctune.domain.diffs import highlight_diff
     from gsctune.domain.records import example_key
     from labeling.models import Example, Label
-    from labeling.services_review import ensure_review_items
+    from labeling.review.services import ensure_review_items
 
     settings.ALLOWED_HOSTS = ["*"]
     print(f"database: {connection.vendor} ({tmp}); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

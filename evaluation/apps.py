@@ -3,3 +3,11 @@ from django.apps import AppConfig
 
 class EvaluationConfig(AppConfig):
     name = "evaluation"
+
+    def ready(self) -> None:
+        from gsctune.jobs import register_runner
+
+        from .models import EvalRun
+        from .services import run_eval
+
+        register_runner(EvalRun, run_eval)

@@ -10,10 +10,9 @@ import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from gsctune.domain.llm_client import CallResult, ClientConfig, TeacherClient, Usage
@@ -21,6 +20,7 @@ from gsctune.domain.prompts import DEFAULT_PROMPT, build_finetune_messages, buil
 from gsctune.domain import metrics, stats
 from gsctune.domain.proposal import json_candidates, parse_proposal
 from gsctune.domain.seeding import seeded_int, seeded_random
+from gsctune.leases import Leases
 from gsctune.rules import commit_rules
 from labeling.models import Example, Label
 
@@ -28,7 +28,7 @@ from .models import (CRITERIA, ComparisonItem, ComparisonOutput, ComparisonSet, 
                      Prediction, Score, Vote)
 
 BOOT = 1000
-LEASE_SECONDS = 600
+LEASES = Leases(ComparisonItem, "BLIND_LEASE_SECONDS")
 
 
 class EvalError(ValueError):
@@ -70,6 +70,18 @@ def export_example_ids(export_id: int) -> list[int]:
     if not ids:
         raise EvalError(f"export {export_id} has no validation examples in the database")
     return ids
+
+
+def resolve_examples(*, export_id: int | None = None, sample: int | None = None, seed: int = 0,
+                     language: str = "", labeled_only: bool = True) -> tuple[list[int], str]:
+    """The examples an eval run scores, and how they were chosen (the page and the command alike).
+
+    An export's validation split when ``export_id`` is given, else a seeded sample of ``sample``.
+    """
+    if export_id is not None:
+        return export_example_ids(export_id), f"export {export_id} validation split"
+    ids = sample_example_ids(sample or 0, seed, language=language, labeled_only=labeled_only)
+    return ids, f"sample of {len(ids)} (seed {seed}{', ' + language if language else ''})"
 
 
 def reference_labels(example_ids, fields: tuple[str, ...] = ()) -> dict[int, Label]:
@@ -467,10 +479,6 @@ def display_order(item: ComparisonItem, reviewer_id: int, seed: int) -> list[int
     return ids
 
 
-def _lease_free(user, now):
-    return Q(leased_by__isnull=True) | Q(lease_expires__lt=now) | Q(leased_by=user)
-
-
 def next_item(user, cset: ComparisonSet) -> ComparisonItem | None:
     """Lease the next item this reviewer has not voted on and nobody else holds (fewest votes first)."""
     now = timezone.now()
@@ -478,7 +486,7 @@ def next_item(user, cset: ComparisonSet) -> ComparisonItem | None:
         .exclude(votes__reviewer=user).first()
     if mine:
         return mine
-    candidates = (ComparisonItem.objects.filter(comparison_set=cset).filter(_lease_free(user, now))
+    candidates = (ComparisonItem.objects.filter(comparison_set=cset).filter(LEASES.free(user, now))
                   .exclude(votes__reviewer=user).order_by("n_votes", "position").values_list("pk", flat=True)[:20])
     for pk in candidates:
         item = ComparisonItem(pk=pk, comparison_set=cset)
@@ -489,21 +497,16 @@ def next_item(user, cset: ComparisonSet) -> ComparisonItem | None:
 
 def take_lease(item: ComparisonItem, user) -> bool:
     """Lease the item to the user unless another reviewer holds it; a reviewer holds one item per set."""
-    now = timezone.now()
-    # Conditional update: if another reviewer took it a moment ago, nothing changes.
-    taken = ComparisonItem.objects.filter(pk=item.pk).filter(_lease_free(user, now)).update(
-        leased_by=user, lease_expires=now + timedelta(seconds=LEASE_SECONDS))
+    taken = LEASES.take(item.pk, user)
     if taken:
-        ComparisonItem.objects.filter(comparison_set_id=item.comparison_set_id, leased_by=user) \
-            .exclude(pk=item.pk).update(leased_by=None, lease_expires=None)
+        LEASES.release(ComparisonItem.objects.filter(comparison_set_id=item.comparison_set_id).exclude(pk=item.pk),
+                       user)
     return bool(taken)
 
 
 def lease_holder(item: ComparisonItem, user):
     """Another reviewer holding an unexpired lease on the item, else None."""
-    if item.leased_by_id and item.leased_by_id != user.pk and item.lease_expires and item.lease_expires > timezone.now():
-        return item.leased_by
-    return None
+    return LEASES.holder(item.pk, user)
 
 
 def record_vote(user, item: ComparisonItem, scores: dict[str, dict[str, int]], preference: str,

@@ -14,7 +14,9 @@ from gsctune.domain.diffs import split_diff
 
 from gsctune.domain import metrics
 
-from . import charts, services
+from gsctune import charts
+
+from . import services
 from .forms import ComparisonSetForm, EvalRunForm
 from .models import CRITERIA, ComparisonItem, ComparisonSet, EvalRun, Prediction, Vote
 
@@ -49,12 +51,9 @@ def _launch(form: EvalRunForm, user) -> EvalRun | None:
     """Resolve the examples and create the run; a refusal becomes an error on the field it is about."""
     d = form.cleaned_data
     try:
-        if d["source"] == "export":
-            ids = services.export_example_ids(d["export"].pk)
-            source = f"export {d['export'].pk} validation split"
-        else:
-            ids = services.sample_example_ids(d["sample"], d["seed"] or 0, language=d["language"])
-            source = f"sample of {len(ids)} (seed {d['seed'] or 0}{', ' + d['language'] if d['language'] else ''})"
+        ids, source = services.resolve_examples(
+            export_id=d["export"].pk if d["source"] == "export" else None, sample=d["sample"], seed=d["seed"] or 0,
+            language=d["language"])
     except services.EvalError as exc:
         form.add_error("export" if d["source"] == "export" else ("language" if d["language"] else "sample"),
                        _sentence(exc))
@@ -199,9 +198,9 @@ def item_score(request, pk: int, item_pk: int):
     holder = services.lease_holder(item, request.user)
     if holder is None and request.method == "GET":
         services.take_lease(item, request.user)
+    outputs = _outputs(item, request.user, request.POST if request.method == "POST" else {})
     return render(request, "evaluation/item_score.html", {
-        "item": item, "cset": item.comparison_set,
-        "outputs": _outputs(item, request.user, request.POST if request.method == "POST" else {}),
+        "item": item, "cset": item.comparison_set, "outputs": outputs, "letters": [o["letter"] for o in outputs],
         "pref": request.POST.get("pref", ""), "record": record, "files": split_diff(record["diff"]), "error": error,
         "holder": holder, "now": time.time(), "scale": range(1, 6),
         "total": item.comparison_set.items.count(),

@@ -1,43 +1,5 @@
-from django.contrib import admin
-
-from .models import Example, ImportJob, Label, Review, ReviewItem
-
-
-@admin.register(Example)
-class ExampleAdmin(admin.ModelAdmin):
-    list_display = ("key", "repo_url", "n_commits", "n_files", "diff_chars", "imported_at")
-    list_filter = ("repo_url", "n_commits")
-    search_fields = ("key",)
-    readonly_fields = ("imported_at",)
-
-
-@admin.register(Label)
-class LabelAdmin(admin.ModelAdmin):
-    list_display = ("id", "example", "source", "model", "noise_injected", "created_at")
-    list_filter = ("source", "model", "noise_injected")
-    raw_id_fields = ("example", "revision_of")
-    search_fields = ("example__key",)
-
-
-@admin.register(ImportJob)
-class ImportJobAdmin(admin.ModelAdmin):
-    list_display = ("id", "original_name", "state", "imported", "already_present", "bad_lines", "created_at")
-    list_filter = ("state",)
-    readonly_fields = ("created_at", "started_at", "finished_at", "heartbeat_at")
-
-from . import admin_labeling  # noqa: E402,F401  (teachers, prompts, labeling runs)
-from . import admin_export  # noqa: E402,F401  (SFT export snapshots)
-
-
-@admin.register(Review)
-class ReviewAdmin(admin.ModelAdmin):
-    list_display = ("id", "label", "reviewer", "verdict", "seconds_spent", "created_at")
-    list_filter = ("verdict", "reviewer")
-    raw_id_fields = ("label", "correction")
-
-
-@admin.register(ReviewItem)
-class ReviewItemAdmin(admin.ModelAdmin):
-    list_display = ("label", "teacher", "prompt", "verdict", "n_findings", "leased_by", "lease_expires")
-    list_filter = ("verdict", "teacher")
-    raw_id_fields = ("label", "example")
+"""The admin of every room (Django imports this module; each room registers its own)."""
+from .examples import admin as examples_admin  # noqa: F401
+from .export import admin as export_admin  # noqa: F401
+from .review import admin as review_admin  # noqa: F401
+from .runs import admin as runs_admin  # noqa: F401

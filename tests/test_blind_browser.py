@@ -8,7 +8,7 @@ from evaluation import services
 from evaluation.models import Vote
 from tests.conftest import browser_login, wait_for
 
-from .eval_data import load_labeled
+from .factories import load_labeled
 from .test_blind_scoring import eval_run_with
 
 pytestmark = [

@@ -9,7 +9,7 @@ from django.urls import reverse
 from evaluation import services
 from evaluation.models import ComparisonItem, EvalRun, Prediction, Vote
 
-from .eval_data import load_labeled
+from .factories import load_labeled
 
 pytestmark = pytest.mark.django_db
 

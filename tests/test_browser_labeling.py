@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from gsctune.jobs import execute_job
 from labeling.models import PromptVersion, Teacher
-from labeling.services_labeling import create_run
+from labeling.runs.services import create_run
 from tests.conftest import browser_login
 from tests.factories import make_examples
 

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from labeling.models import Label, Review, ReviewItem
 from tests.conftest import browser_login, wait_for
-from tests.review_factories import make_example, make_label, make_labels
+from tests.factories import make_example, make_label, make_labels
 
 pytestmark = [
     pytest.mark.browser,

@@ -6,9 +6,9 @@ import pytest
 from django.urls import reverse
 
 from labeling.models import Review
-from labeling.services_review import QueueFilter, next_item
+from labeling.review.services import QueueFilter, next_item
 from tests.conftest import browser_login
-from tests.review_factories import make_labels
+from tests.factories import make_labels
 
 pytestmark = [
     pytest.mark.browser,

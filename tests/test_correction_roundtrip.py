@@ -14,7 +14,7 @@ from django.urls import reverse
 from gsctune.domain.proposal import Proposal, parse_subject as proposal_subject
 from gsctune.domain.checks import parse_subject as check_subject
 from labeling.models import Label, Review
-from tests.review_factories import make_example, make_label
+from tests.factories import make_example, make_label
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ from evaluation import services
 from evaluation.models import EvalRun
 from gsctune.jobs import JobState, execute_job
 
-from .eval_data import load_labeled
+from .factories import load_labeled
 from .fixtures_training import shared_tiny_setup
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

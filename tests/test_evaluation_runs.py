@@ -11,7 +11,7 @@ from gsctune.jobs import JobState, execute_job
 from gsctune.domain.prompts import parse_user_turn
 from labeling.models import Label, PromptVersion, SFTExport
 
-from .eval_data import load_labeled
+from .factories import load_labeled
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -18,7 +18,7 @@ import pytest
 from gsctune.domain.diffs import split_diff
 from gsctune.domain.noise import junk_pattern_for
 from gsctune.domain.prompts import FINETUNE_SYSTEM_PROMPT, parse_user_turn
-from labeling import export as E
+from labeling.export import snapshot as E
 from tests.sample_data import sample_examples
 
 
@@ -47,7 +47,7 @@ def examples() -> list[dict]:
 @pytest.fixture(scope="module")
 def records(examples) -> list[dict]:
     """The generated sample labeled by the offline baseline, verdicts spread over the four classes."""
-    from labeling.baseline import BASELINE_MODEL, label
+    from labeling.runs.baseline import BASELINE_MODEL, label
 
     verdicts = ("accepted", "corrected", "unreviewed", "rejected")
     out = []

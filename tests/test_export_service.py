@@ -11,11 +11,12 @@ import pytest
 from django.core.management import call_command
 
 from gsctune.jobs import JobState, run_in_foreground
-from labeling import export
+from labeling.labels import store_label
+from labeling.export import snapshot as export
 from labeling.models import Example, Label, SFTExport
-from labeling.services import import_examples_file
-from labeling.services_export import build_records, create_export, label_verdicts, preview
-from labeling.services_review import record_verdict
+from labeling.examples.services import import_examples_file
+from labeling.export.services import build_records, create_export, label_verdicts, preview
+from labeling.review.services import record_verdict
 from tests import sample_data
 
 PER_REPO = 4
@@ -43,8 +44,8 @@ def load(tmp_path: Path, lines: list[str]) -> None:
     path.write_text("".join(lines), encoding="utf-8")
     import_examples_file(path)
     for example in Example.objects.order_by("key"):
-        Label.objects.create(example=example, source=Label.Source.TEACHER, model="baseline",
-                             commits=commits_of(example), gitignore=[])
+        store_label(Label(example=example, source=Label.Source.TEACHER, model="baseline",
+                          commits=commits_of(example), gitignore=[]))
 
 
 @pytest.fixture
@@ -153,7 +154,7 @@ def test_noise_from_labeling_is_in_the_exported_diff(db, tmp_path):
     noise = make_noise(label.example.key, list(label.example.changed_files), seed=1, probability=1.0)
     label.noise_injected, label.injected_files, label.noise_diff = True, noise.files, noise.diff
     label.gitignore = noise.gitignore
-    label.save()
+    store_label(label)
     records = build_records()
     rec = next(r for r in records if r["label"]["id"] == label.pk)
     assert rec["example"]["diff"].endswith(noise.diff)
@@ -203,7 +204,7 @@ def test_teacher_and_prompt_version_select_and_write_the_system_prompt(db, tmp_p
                                            sample_output="")
     chosen = Label.objects.order_by("example__key").first()
     chosen.teacher, chosen.prompt_version = teacher, version
-    chosen.save()
+    store_label(chosen)
     opts = export.ExportOptions(include_unreviewed=True, val_fraction=0, teachers=[teacher.name],
                                 weights={"unreviewed": 1})  # one row, not a hash draw at the default 0.5
     job = run_in_foreground(create_export(opts, folder=tmp_path / "s", enqueue=False), stream=io.StringIO())

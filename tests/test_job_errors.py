@@ -7,7 +7,7 @@ import pytest
 from evaluation.models import EvalRun
 from gsctune.jobs import JobState, error_reason, execute_job, job_models
 from labeling.models import ImportJob, LabelingRun, SFTExport, Teacher
-from labeling.services_labeling import default_prompt_version
+from labeling.runs.services import default_prompt_version
 from training.models import AdapterMerge, TrainingRun
 
 pytestmark = pytest.mark.django_db

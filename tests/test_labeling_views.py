@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from gsctune.jobs import execute_job
 from labeling.models import LabelingRun, PromptVersion, Teacher
-from labeling.services_labeling import create_run, default_prompt_version
+from labeling.runs.services import create_run, default_prompt_version
 
 from .factories import make_examples
 
@@ -78,7 +78,7 @@ def test_resume_is_staff_only_and_retries_failures(staff_client, reviewer_user, 
     response = staff_client.post(run.resume_url(), HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     run.refresh_from_db()
-    assert run.state == "queued" and run.failures.get().pending_retry
+    assert run.state == "queued" and run.failures.get().state == "retry"
 
 
 def test_teacher_form_stores_the_variable_name_never_a_key(staff_client):

@@ -21,7 +21,7 @@ from django.test import Client
 from django.urls import reverse
 
 from labeling.models import Review, ReviewItem
-from tests.review_factories import make_labels
+from tests.factories import make_labels
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

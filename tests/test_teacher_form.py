@@ -132,7 +132,7 @@ def test_browser_bounds_are_in_the_html(staff_client):
 
 
 def test_every_field_has_help_and_the_page_uses_the_shared_layout(staff_client):
-    from labeling.forms_labeling import TeacherForm
+    from labeling.runs.forms import TeacherForm
 
     form = TeacherForm()
     assert all(field.help_text for field in form), [f.name for f in form if not f.help_text]

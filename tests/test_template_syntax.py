@@ -20,12 +20,12 @@ from django.urls.exceptions import Resolver404
 from evaluation.models import EvalRun, Prediction
 from evaluation.services import CRITERIA, build_comparison_set, create_eval_run, record_vote
 from gsctune.jobs import JobState, execute_job
-from labeling.export import ExportOptions
+from labeling.export.snapshot import ExportOptions
 from labeling.models import ImportJob, LabelFailure, Review, Teacher
-from labeling.services_export import create_export
-from labeling.services_labeling import create_run as create_labeling_run
-from labeling.services_review import record_verdict
-from tests.review_factories import DIFF, make_example, make_label
+from labeling.export.services import create_export
+from labeling.runs.services import create_run as create_labeling_run
+from labeling.review.services import record_verdict
+from tests.factories import REVIEW_DIFF as DIFF, make_example, make_label
 from training import services as training
 from training.models import TrainingMetric
 

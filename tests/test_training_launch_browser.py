@@ -24,7 +24,7 @@ pytestmark = [
 @pytest.fixture
 def export(tmp_path):
     """A real export (labeling.export, character budget) of every 30th example of the shared sample."""
-    from labeling import export as E
+    from labeling.export import snapshot as E
     from tests.fixtures_training import sample_examples
     from tests.test_export import make_record
 

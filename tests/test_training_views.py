@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from gsctune import charts
 from gsctune.jobs import JobState
 from labeling.models import SFTExport
 from training import services
@@ -122,5 +123,5 @@ def test_long_runs_are_thinned_in_the_chart(export_dir):
     TrainingMetric.objects.bulk_create(
         TrainingMetric(run=run, kind="train", step=s, loss=5.0 / s) for s in range(1, 2001))
     series = services.chart([run])["series"]
-    assert len(series) == 1 and len(series[0]["polyline"].split()) <= services.MAX_CHART_POINTS + 1
+    assert len(series) == 1 and len(series[0]["polyline"].split()) <= charts.MAX_LINE_POINTS + 1
     assert series[0]["points"][0][0] == 1 and series[0]["points"][-1][0] == 2000

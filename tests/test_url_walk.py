@@ -174,8 +174,9 @@ def test_methods_limit_the_check_to_those_methods(rf, django_user_model):
 def objects(tmp_path):
     """One stored object of each kind the URLs point at, failed jobs among them."""
     from evaluation.models import EvalRun, Prediction
+    from labeling.labels import store_label
     from labeling.models import ImportJob, Label, LabelingRun, SFTExport, Teacher
-    from labeling.services_labeling import default_prompt_version
+    from labeling.runs.services import default_prompt_version
     from training.models import AdapterMerge, TrainingRun
 
     from .factories import make_examples
@@ -183,9 +184,9 @@ def objects(tmp_path):
     example = make_examples(tmp_path, 1)[0]
     teacher = Teacher.objects.create(name="t", base_url="http://127.0.0.1:9/v1", model="m")
     prompt = default_prompt_version()
-    label = Label.objects.create(example=example, source=Label.Source.TEACHER, model="m", teacher=teacher,
-                                 commits=[{"subject": "feat: add sys", "files": example.changed_files, "body": "",
-                                           "issues": []}])
+    label = store_label(Label(example=example, source=Label.Source.TEACHER, model="m", teacher=teacher,
+                              commits=[{"subject": "feat: add sys", "files": example.changed_files, "body": "",
+                                        "issues": []}]))
     export = SFTExport.objects.create(state="failed", error="ValueError: no labels")
     run = TrainingRun.objects.create(base_model="tiny", export=export, state="failed", error="x")
     eval_run = EvalRun.objects.create(name="e", base_url="http://127.0.0.1:9/v1", model="m", example_ids=[example.pk])

@@ -28,7 +28,7 @@ def test_examples_list_filters_and_search(tmp_path, staff_client):
                   original_commits=[{"sha": "c" * 40, "subject": "Speed up the matcher", "files": ["src/app.py"]}]),
         harvested(4, diff=DIFF + "+" * 40_000, languages=["python", "shell"]),
     ])
-    from labeling.services import import_examples_file
+    from labeling.examples.services import import_examples_file
 
     import_examples_file(path)
 
@@ -67,7 +67,7 @@ def test_detail_renders_diff_per_file_and_escapes_everything(tmp_path, staff_cli
     write_jsonl(path, [harvested(0, diff=evil_diff, changed_files=[f"{payload}.py"],
                                  original_commits=[{"sha": "a" * 40, "subject": payload, "files": [f"{payload}.py"]}],
                                  existing_gitignore=[payload])])
-    from labeling.services import import_examples_file
+    from labeling.examples.services import import_examples_file
 
     import_examples_file(path)
     example = Example.objects.get()
@@ -103,7 +103,7 @@ def test_cancel_needs_staff_and_post(tmp_path, staff_client, django_user_model):
 
     path = tmp_path / "u.jsonl"
     write_jsonl(path, [harvested(0)])
-    from labeling.services import create_import_job
+    from labeling.examples.services import create_import_job
 
     job = create_import_job(path, "u.jsonl", enqueue=False)
     assert staff_client.get(job.cancel_url()).status_code == 405

@@ -81,10 +81,6 @@ class TrainingRun(Job):
     def get_absolute_url(self) -> str:
         return reverse("training-detail", args=[self.pk])
 
-    def perform(self, progress) -> None:
-        from .services import run_training
-
-        run_training(self, progress)
 
     @property
     def last_train_loss(self) -> float | None:
@@ -162,10 +158,6 @@ class AdapterMerge(Job):
     def get_absolute_url(self) -> str:
         return reverse("training-detail", args=[self.run_id])
 
-    def perform(self, progress) -> None:
-        from .services import run_merge
-
-        run_merge(self, progress)
 
 
 def artifacts_root() -> Path:

@@ -3,9 +3,9 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from gsctune.jobs import run_in_foreground
-from labeling.forms_labeling import validate_base_url
+from gsctune.endpoints import validate_base_url
 from labeling.models import LabelingRun, PromptVersion, Teacher
-from labeling.services_labeling import (SelectionError, create_run, default_prompt_version, is_orphaned, reopen_run,
+from labeling.runs.services import (SelectionError, create_run, default_prompt_version, 
                                         run_summary, teacher_for)
 
 
@@ -36,13 +36,13 @@ class Command(BaseCommand):
             run = LabelingRun.objects.filter(pk=o["resume"]).first()
             if run is None:
                 raise CommandError(f"no labeling run {o['resume']}")
-            if run.is_active and not is_orphaned(run):
+            if run.is_active and not run.is_orphaned:
                 raise CommandError(f"run {run.pk} is {run.state}; cancel it first or wait")
             if o["queue"]:
                 run.resume()
                 self.stdout.write(f"run {run.pk} queued again: {run.get_absolute_url()}")
                 return
-            reopen_run(run)
+            run.reopen()
         else:
             run = self._create(o)
             if o["queue"]:

@@ -17,9 +17,10 @@ from pathlib import Path
 from django.conf import settings
 from django.db.models import Count, Max
 
-from . import export
-from .models import Label, Review, ReviewItem, SFTExport
-from .services_review import latest_verdicts, teacher_and_prompt
+from . import snapshot as export
+from ..models import Label, Review, ReviewItem, SFTExport
+from ..labels import teacher_and_prompt
+from ..review.services import latest_verdicts
 
 PROGRESS_EVERY = 200
 # What selection, split and counts read (no diffs): the page's live counts stay fast.

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from .models import SFTExport
+from ..models import SFTExport
 
 
 @admin.register(SFTExport)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views_export as views
+from . import views
 
 urlpatterns = [
     path("", views.export_list, name="export-list"),

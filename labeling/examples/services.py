@@ -21,7 +21,8 @@ from django.utils import timezone
 from gsctune.domain.diffs import diff_paths, remove_files
 from gsctune.domain.records import HARVEST_FIELDS, example_key
 
-from .models import Example, ImportJob, Label
+from ..labels import store_labels
+from ..models import Example, ImportJob, Label
 
 BATCH_SIZE = 1000
 MAX_STORED_PROBLEMS = 500
@@ -300,8 +301,10 @@ def _store_labels(labeled: dict[str, tuple[dict, str]]) -> int:
             continue
         have.add(signature)
         new.append(Label(example_id=ids[key], source=Label.Source.IMPORTED, noise_diff=noise_diff, **label))
-    for label in new:  # saved one by one so the automatic checks run on each (see models)
-        label.save()
+    examples = Example.objects.in_bulk([label.example_id for label in new])
+    for label in new:  # the checks read the example
+        label.example = examples[label.example_id]
+    store_labels(new)
     return len(new)
 
 

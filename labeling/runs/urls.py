@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views_labeling as views
+from . import views
 
 urlpatterns = [
     path("runs/", views.run_list, name="labeling-run-list"),

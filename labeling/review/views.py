@@ -17,15 +17,14 @@ from django.views.decorators.http import require_POST
 from gsctune.domain.checks import CHECK_TITLES
 from gsctune.domain.commits import CONVENTIONAL_TYPES, parse_subject
 from gsctune.domain.diffs import split_diff
-from .models import Label, Review, ReviewItem
-from .services_review import (
+from ..models import Label, Review, ReviewItem
+from .services import (
     QUEUES,
     VERDICTS,
     LabelNotFound,
     LeaseConflict,
     QueueFilter,
     ReviewError,
-    ensure_review_items,
     facets,
     gate_rule,
     gate_stats,
@@ -47,7 +46,6 @@ def _query(f: QueueFilter) -> str:
 
 @login_required
 def queue(request):
-    ensure_review_items()
     f = QueueFilter.from_query(request.GET)
     items = queue_items(f, request.user).select_related("example", "leased_by")
     page = Paginator(items, 50).get_page(request.GET.get("page"))
@@ -220,7 +218,6 @@ def undo(request):
 
 @login_required
 def gate(request):
-    ensure_review_items()
     teacher = request.GET.get("teacher", "")
     prompt = request.GET.get("prompt", "")
     min_reviewed, min_lower = gate_rule()

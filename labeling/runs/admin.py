@@ -1,8 +1,8 @@
 """Admin for teachers, prompt versions, labeling runs and their failures (imported by admin.py)."""
 from django.contrib import admin
 
-from .forms_labeling import TeacherForm
-from .models import LabelFailure, LabelingRun, PromptVersion, Teacher
+from .forms import TeacherForm
+from ..models import LabelFailure, LabelingRun, PromptVersion, Teacher
 
 
 @admin.register(Teacher)
@@ -37,6 +37,6 @@ class LabelingRunAdmin(admin.ModelAdmin):
 
 @admin.register(LabelFailure)
 class LabelFailureAdmin(admin.ModelAdmin):
-    list_display = ("id", "run", "example", "kind", "tries", "resolved", "pending_retry", "updated_at")
-    list_filter = ("kind", "resolved")
+    list_display = ("id", "run", "example", "kind", "tries", "state", "updated_at")
+    list_filter = ("kind", "state")
     raw_id_fields = ("example", "run")

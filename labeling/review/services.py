@@ -16,21 +16,21 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, OuterRef, Q, Subquery, Value
+from django.db.models import Count, F, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from gsctune.domain.checks import CHECK_TITLES, run_checks
+from gsctune.domain.checks import CHECK_TITLES
 from gsctune.domain.metrics import grouping_scores
-from gsctune.domain.seeding import seeded_unit
 from gsctune.domain.stats import wilson
-from gsctune.rules import commit_rules
 
-from .models import Example, Label, Review, ReviewItem
+from gsctune.leases import Leases
+
+from ..labels import refresh_labels, store_label
+from ..models import Example, Label, Review, ReviewItem
 
 QUEUES = {
     "gate": "Gate sample (seeded random order)",
@@ -41,80 +41,10 @@ QUEUES = {
 VERDICTS = [v for v in Review.Verdict.values if v != Review.Verdict.SKIP]
 
 
-def lease_seconds() -> int:
-    return settings.REVIEW_LEASE_SECONDS
+LEASES = Leases(ReviewItem, "REVIEW_LEASE_SECONDS")
 
 
 # --------------------------------------------------------------------------- findings and items
-
-
-def compute_findings(label: Label) -> list[dict]:
-    example = label.example
-    findings = run_checks(
-        {"commits": label.commits, "gitignore": label.gitignore},
-        changed_files=list(example.changed_files),
-        diff=example.diff + (label.noise_diff or ""),
-        injected_files=list(label.injected_files or []),
-        existing_gitignore=list(example.existing_gitignore or []),
-        config=commit_rules(),
-    )
-    return [f.as_dict() for f in findings]
-
-
-def gate_rank(example_key: str, seed: int | None = None) -> float:
-    """Uniform in [0, 1) from (seed, example key): the same order for every teacher."""
-    seed = settings.REVIEW_GATE_SEED if seed is None else seed
-    return seeded_unit(f"{seed}:{example_key}")
-
-
-def teacher_and_prompt(label: Label) -> tuple[str, str]:
-    """The (teacher, prompt version) a label is grouped under; imported labels go by their model name."""
-    teacher = label.teacher.name if label.teacher_id else (label.model or label.get_source_display())
-    prompt = str(label.prompt_version) if label.prompt_version_id else ""
-    return teacher, prompt
-
-
-def _item_fields(label: Label) -> dict:
-    teacher, prompt = teacher_and_prompt(label)
-    names = sorted({f["check"] for f in label.findings or []})
-    return {
-        "example_id": label.example_id,
-        "teacher": teacher[:200],
-        "prompt": prompt[:200],
-        "gate_rank": gate_rank(label.example.key),
-        "n_findings": len(label.findings or []),
-        "checks": (" " + " ".join(names) + " ") if names else "",
-    }
-
-
-def sync_review_items(labels) -> None:
-    """Create or refresh the queue rows of these labels (human corrections are not queued)."""
-    for label in labels:
-        if label.source == Label.Source.HUMAN:
-            continue
-        ReviewItem.objects.update_or_create(label=label, defaults=_item_fields(label))
-
-
-def ensure_review_items(batch: int = 500) -> int:
-    """Queue labels stored without signals (bulk inserts); their findings are computed here."""
-    missing = (
-        Label.objects.exclude(source=Label.Source.HUMAN)
-        .filter(review_item__isnull=True)
-        .select_related("example")
-    )
-    created = 0
-    while True:
-        labels = list(missing[:batch])
-        if not labels:
-            return created
-        for label in labels:
-            label.findings = compute_findings(label)
-        with transaction.atomic():
-            Label.objects.bulk_update(labels, ["findings"])
-            ReviewItem.objects.bulk_create(
-                [ReviewItem(label=label, **_item_fields(label)) for label in labels], ignore_conflicts=True
-            )
-        created += len(labels)
 
 
 # --------------------------------------------------------------------------- queues and leases
@@ -184,33 +114,30 @@ def next_item(user, f: QueueFilter, exclude=()) -> ReviewItem | None:
     conditional UPDATE; losing a race just moves on to the next candidate.
     """
     now = timezone.now()
-    until = now + timedelta(seconds=lease_seconds())
     items = queue_items(f, user).exclude(label_id__in=list(exclude))
     if f.verdict and f.verdict != "none":
         # Revisiting reviewed labels: each once, not the one just re-reviewed again and again.
         items = items.exclude(pk__in=Review.objects.filter(reviewer=user).values("label_id"))
     # The few leases this reviewer holds, by the leased_by index, then checked against the queue.
-    held_pks = list(ReviewItem.objects.filter(leased_by=user, lease_expires__gt=now).values_list("pk", flat=True)[:50])
+    held_pks = list(LEASES.held_by(user, now).values_list("pk", flat=True)[:50])
     held = items.filter(pk__in=held_pks).first() if held_pks else None
     if held is not None:
-        ReviewItem.objects.filter(pk=held.pk).update(lease_expires=until)
+        ReviewItem.objects.filter(pk=held.pk).update(lease_expires=LEASES.until(now))
         return held
-    free = Q(lease_expires__isnull=True) | Q(lease_expires__lte=now)
     for _ in range(5):
-        candidates = list(items.filter(free)[:8])
+        candidates = list(items.filter(LEASES.free(user, now))[:8])
         if not candidates:
             return None
         for candidate in candidates:
-            if ReviewItem.objects.filter(free | Q(leased_by=user), pk=candidate.pk).update(
-                leased_by=user, lease_expires=until
-            ):
+            until = LEASES.take(candidate.pk, user, now)
+            if until:
                 candidate.leased_by, candidate.lease_expires = user, until
                 return candidate
     return None
 
 
 def release_lease(user, label_id: int) -> None:
-    ReviewItem.objects.filter(pk=label_id, leased_by=user).update(leased_by=None, lease_expires=None)
+    LEASES.release(ReviewItem.objects.filter(pk=label_id), user)
 
 
 # --------------------------------------------------------------------------- verdicts
@@ -249,13 +176,6 @@ def _refresh_item(label_id: int) -> None:
             Value(0),
         ),
     )
-
-
-def _lease_holder(label_id: int, user):
-    """The other reviewer holding a live lease on this label, or None."""
-    item = ReviewItem.objects.filter(pk=label_id, lease_expires__gt=timezone.now()).exclude(
-        leased_by=user).exclude(leased_by__isnull=True).select_related("leased_by").first()
-    return item.leased_by if item else None
 
 
 def clean_correction(data: dict, label: Label) -> dict:
@@ -347,7 +267,7 @@ def record_verdict(
             if repeat is not None:
                 repeat.repeated = True
                 return repeat
-        holder = _lease_holder(label.pk, user)
+        holder = LEASES.holder(label.pk, user)
         if holder is not None:
             raise LeaseConflict(
                 f"{holder.get_username()} is reviewing label {label.pk} right now, so your verdict was not saved; "
@@ -355,7 +275,7 @@ def record_verdict(
             )
         revision = None
         if cleaned is not None:
-            revision = Label.objects.create(
+            revision = store_label(Label(
                 example=label.example,
                 source=Label.Source.HUMAN,
                 model=f"human:{user.get_username()}",
@@ -365,7 +285,7 @@ def record_verdict(
                 injected_files=list(label.injected_files or []),
                 noise_diff=label.noise_diff,
                 revision_of=label,
-            )
+            ))
         review = Review.objects.create(
             label=label,
             reviewer=user,
@@ -397,11 +317,7 @@ def undo_last(user) -> Review | None:
             Label.objects.filter(pk=review.correction_id).delete()
         review.delete()
         _refresh_item(review.label_id)
-        now = timezone.now()
-        free = Q(lease_expires__isnull=True) | Q(lease_expires__lte=now) | Q(leased_by=user)
-        leased = ReviewItem.objects.filter(free, pk=review.label_id).update(
-            leased_by=user, lease_expires=now + timedelta(seconds=lease_seconds())
-        )
+        leased = LEASES.take(review.label_id, user)
     review.leased = bool(leased)
     return review
 
@@ -679,12 +595,12 @@ def recheck_repaired_labels() -> RecheckResult:
     repaired = Label.objects.filter(repaired_at__isnull=False).select_related("example")
     for label in repaired.iterator(chunk_size=200):
         with transaction.atomic():
-            label.save(update_fields=["findings"])  # the pre_save signal recomputes the findings
+            refresh_labels([label])
             out.labels += 1
             out.findings += len(label.findings or [])
             original = label.revision_of
             if original is not None and original.source != Label.Source.HUMAN:
-                sync_review_items([original])
+                refresh_labels([original])
                 _refresh_item(original.pk)
                 out.items += 1
     return out

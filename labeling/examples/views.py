@@ -8,7 +8,7 @@ from gsctune.permissions import staff_required
 
 from gsctune.domain.diffs import split_diff
 from .forms import ExampleFilterForm, ImportUploadForm
-from .models import Example, ImportJob, Label
+from ..models import Example, ImportJob, Label
 from .services import create_import_job, save_upload
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views_review as views
+from . import views
 
 urlpatterns = [
     path("", views.queue, name="review-queue"),

@@ -5,35 +5,17 @@ browser stops a typo at once, and as a form validator so a request that skips th
 browser gets a message naming the field. Bounds live in the forms, not the models,
 so tightening them needs no migration.
 """
-from urllib.parse import urlsplit
-
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 
-from .models import LabelingRun, PromptVersion, Teacher
-from .services_labeling import find_examples, teacher_title
+from gsctune.endpoints import BASE_URL_EXAMPLE, validate_base_url
 
-BASE_URL_EXAMPLE = "https://openrouter.ai/api/v1"
+from ..models import LabelingRun, PromptVersion, Teacher
+from .services import find_examples, teacher_title
+
 BASE_URL_HELP = ("The API root of an OpenAI-compatible server, usually ending in /v1: for example "
                  f"{BASE_URL_EXAMPLE}, or http://127.0.0.1:8765/v1 for the offline baseline of "
                  "manage.py serve_baseline. Without /chat/completions.")
-
-
-def validate_base_url(value: str) -> str:
-    """An http(s) URL with a host; the path stops before /chat/completions."""
-    value = value.strip()
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or " " in value:
-        raise forms.ValidationError(
-            f"Enter an http:// or https:// URL such as {BASE_URL_EXAMPLE} (got {value!r}).")
-    if parts.path.rstrip("/").endswith("/chat/completions"):
-        raise forms.ValidationError("Give the API root without /chat/completions, for example "
-                                    f"{value.rstrip('/').removesuffix('/chat/completions')}.")
-    return value.rstrip("/")
 
 
 def set_bounds(form: forms.Form, bounds: dict[str, tuple]) -> None:

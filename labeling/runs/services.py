@@ -19,13 +19,13 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from datetime import timezone as dt_timezone
 from decimal import Decimal
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from gsctune.domain.llm_client import CallResult, ClientConfig, TeacherClient
@@ -34,7 +34,8 @@ from gsctune.domain.prompts import (DEFAULT_OUTPUT_FORMAT, DEFAULT_PROMPT_NAME, 
                              DEFAULT_SYSTEM_PROMPT, build_user_turn, system_text)
 
 from .baseline import BASELINE_MODEL
-from .models import Example, Label, LabelFailure, LabelingRun, PromptVersion, Teacher
+from ..labels import store_labels_skipping_duplicates
+from ..models import Example, Label, LabelFailure, LabelingRun, PromptVersion, Teacher
 
 logger = logging.getLogger(__name__)
 
@@ -220,8 +221,9 @@ def example_noise(run: LabelingRun, example: Example) -> Noise:
                       list(example.existing_gitignore))
 
 
-def messages_for(prompt, changed_files: list[str], diff: str, max_diff_chars: int) -> list[dict]:
-    return [{"role": "system", "content": system_text(prompt)},
+def messages_for(system: str, changed_files: list[str], diff: str, max_diff_chars: int) -> list[dict]:
+    """The messages a run sends for one example: the one place they are built, for runs and rebuilds."""
+    return [{"role": "system", "content": system},
             {"role": "user", "content": build_user_turn(changed_files, diff, max_diff_chars)}]
 
 
@@ -229,7 +231,8 @@ def label_messages(label: Label) -> list[dict]:
     """The exact messages a run label was made from, rebuilt from stored data."""
     if not label.run_id or not label.prompt_version_id:
         raise ValueError("only labels from a labeling run record their prompt")
-    return messages_for(label.prompt_version, label.changed_files, label.diff, label.run.max_diff_chars)
+    return messages_for(system_text(label.prompt_version), label.changed_files, label.diff,
+                        label.run.max_diff_chars)
 
 
 # --------------------------------------------------------------------------- executing runs
@@ -286,7 +289,7 @@ def recount(run: LabelingRun) -> dict:
     latency = sum(ms or 0 for ms in labels.values_list("latency_ms", flat=True))
     return {
         "done": labels.count(),
-        "failed": failures.filter(resolved=False, pending_retry=False).count(),
+        "failed": failures.filter(state=LabelFailure.State.OPEN).count(),
         "prompt_tokens": lp + fp,
         "completion_tokens": lc + fc,
         "latency_ms_total": latency,
@@ -338,52 +341,68 @@ class _RunState:
         self.progress.flush()
 
 
-def _store(run: LabelingRun, item: _Item, result: CallResult, failure: LabelFailure | None,
-           state: _RunState) -> str:
-    """Save one outcome in its own transaction: 'labeled', 'failed' or 'duplicate'."""
-    state.add_usage(result)
-    usage = result.usage.as_dict()
+def _label(run: LabelingRun, item: _Item, result: CallResult) -> Label:
     teacher = run.teacher
-    if result.ok:
-        proposal = result.proposal.to_label_dict()
-        label = Label(
-            example=item.example, run=run, teacher=teacher, prompt_version=run.prompt_version,
-            source=Label.Source.BASELINE if teacher.is_baseline else Label.Source.TEACHER,
-            model=teacher.model, commits=proposal["commits"], gitignore=proposal["gitignore"], usage=usage,
-            noise_injected=item.noise.injected, injected_files=list(item.noise.files), noise_diff=item.noise_diff,
-            raw_response=result.text, finish_reason=result.finish_reason, latency_ms=int(result.latency_s * 1000),
-            request_attempts=result.attempts, repair_turns=result.repairs,
-        )
-        try:
-            with transaction.atomic():
-                label.save()
-                if failure is not None:
-                    LabelFailure.objects.filter(pk=failure.pk).update(resolved=True, pending_retry=False)
-        except IntegrityError:  # another execution labeled it first
-            return "duplicate"
-        state.consecutive_unreachable = 0
-        return "labeled"
-    state.note_error(item.example, result.error_kind, result.error)
-    state.consecutive_unreachable = state.consecutive_unreachable + 1 if result.error_kind in UNREACHABLE_KINDS else 0
+    proposal = result.proposal.to_label_dict()
+    return Label(
+        example=item.example, run=run, teacher=teacher, prompt_version=run.prompt_version,
+        source=Label.Source.BASELINE if teacher.is_baseline else Label.Source.TEACHER,
+        model=teacher.model, commits=proposal["commits"], gitignore=proposal["gitignore"],
+        usage=result.usage.as_dict(), noise_injected=item.noise.injected, injected_files=list(item.noise.files),
+        noise_diff=item.noise_diff, raw_response=result.text, finish_reason=result.finish_reason,
+        latency_ms=int(result.latency_s * 1000), request_attempts=result.attempts, repair_turns=result.repairs,
+    )
+
+
+def _store_failure(run: LabelingRun, item: _Item, result: CallResult, failure: LabelFailure | None) -> None:
+    """Record a failed try: a new failure row, or one more try on the open one."""
+    usage = result.usage.as_dict()
     fields = {"kind": result.error_kind, "message": result.error, "raw_response": result.text,
-              "finish_reason": result.finish_reason, "pending_retry": False, "resolved": False}
+              "finish_reason": result.finish_reason, "state": LabelFailure.State.OPEN}
     with transaction.atomic():
         if failure is None:
             obj, created = LabelFailure.objects.get_or_create(
                 run=run, example=item.example, defaults={**fields, "usage": usage})
             if created:
-                return "failed"
+                return
             failure = obj
         total = {k: int((failure.usage or {}).get(k) or 0) + usage[k] for k in usage}
         LabelFailure.objects.filter(pk=failure.pk).update(usage=total, tries=failure.tries + 1,
                                                           updated_at=timezone.now(), **fields)
-    return "failed"
+
+
+def _store_batch(run: LabelingRun, outcomes: list[tuple[_Item, CallResult]], failures: dict[int, LabelFailure],
+                 state: _RunState) -> tuple[int, int]:
+    """Store the outcomes that arrived together: labels in one batch, failures one by one.
+
+    Returns (labeled, failed). A label another execution stored first is skipped, not counted.
+    """
+    labels, failed = [], 0
+    for item, result in outcomes:
+        state.add_usage(result)
+        if result.ok:
+            labels.append(_label(run, item, result))
+            state.consecutive_unreachable = 0
+            continue
+        state.note_error(item.example, result.error_kind, result.error)
+        state.consecutive_unreachable = (state.consecutive_unreachable + 1
+                                         if result.error_kind in UNREACHABLE_KINDS else 0)
+        _store_failure(run, item, result, failures.get(item.example.pk))
+        failed += 1
+    if labels:
+        with transaction.atomic():
+            stored, _ = store_labels_skipping_duplicates(labels)
+            retried = [failures[label.example_id].pk for label in stored if label.example_id in failures]
+            if retried:
+                LabelFailure.objects.filter(pk__in=retried).update(state=LabelFailure.State.RESOLVED)
+        labels = stored
+    return len(labels), failed
 
 
 def _pending(run: LabelingRun, ids: list[int]) -> tuple[list[int], dict[int, LabelFailure]]:
     labeled = set(Label.objects.filter(run=run).values_list("example_id", flat=True))
-    failures = {f.example_id: f for f in LabelFailure.objects.filter(run=run, resolved=False)}
-    settled = labeled | {eid for eid, f in failures.items() if not f.pending_retry}
+    failures = {f.example_id: f for f in LabelFailure.objects.filter(run=run).exclude(state=LabelFailure.State.RESOLVED)}
+    settled = labeled | {eid for eid, f in failures.items() if f.state == LabelFailure.State.OPEN}
     return [i for i in ids if i not in settled], failures
 
 
@@ -430,22 +449,17 @@ def execute_run(run: LabelingRun, progress) -> None:
                     example = buffer.pop()
                     noise = example_noise(run, example)
                     files, diff = apply_noise(list(example.changed_files), example.diff, noise)
-                    messages = [{"role": "system", "content": system},
-                                {"role": "user", "content": build_user_turn(files, diff, run.max_diff_chars)}]
+                    messages = messages_for(system, files, diff, run.max_diff_chars)
                     item = _Item(example, noise, diff[len(example.diff):])
                     submitted[loop_thread.submit(client.complete(messages))] = item
                 if not submitted:
                     break
                 done, _ = concurrent.futures.wait(list(submitted), timeout=STATS_INTERVAL,
                                                   return_when=concurrent.futures.FIRST_COMPLETED)
-                for future in done:
-                    item = submitted.pop(future)
-                    outcome = _store(run, item, future.result(), failures.get(item.example.pk), state)
-                    # Failures being retried were left out of the starting count.
-                    if outcome == "labeled":
-                        progress.advance(done=1)
-                    elif outcome == "failed":
-                        progress.advance(done=0, failed=1)
+                outcomes = [(submitted.pop(future), future.result()) for future in done]
+                labeled, failed = _store_batch(run, outcomes, failures, state)
+                # Failures being retried were left out of the starting count.
+                progress.advance(done=labeled, failed=failed)
                 if state.consecutive_unreachable >= max(UNREACHABLE_AFTER, config.concurrency):
                     raise RuntimeError(f"{teacher_title(run.teacher)} looks unreachable: the last "
                                        f"{state.consecutive_unreachable} examples failed "
@@ -466,20 +480,6 @@ def execute_run(run: LabelingRun, progress) -> None:
     progress.message(f"{counts['done']} labeled, {counts['failed']} failed")
 
 
-def is_orphaned(run: LabelingRun) -> bool:
-    """Running, but its process died (no heartbeat): e.g. a killed ``label`` command."""
-    stale = timezone.now() - timedelta(seconds=settings.JOB_STALE_SECONDS)
-    return run.state == "running" and (run.heartbeat_at is None or run.heartbeat_at < stale)
-
-
-def reopen_run(run: LabelingRun) -> None:
-    """Make a finished (failures retried) or orphaned run runnable in this process (CLI), not queued."""
-    if run.is_final:
-        run.failures.filter(resolved=False).update(pending_retry=True)
-    LabelingRun.objects.filter(pk=run.pk).update(state="queued", cancel_requested=False, error="", finished_at=None)
-    run.refresh_from_db()
-
-
 def run_summary(run: LabelingRun) -> str:
     """One line for the command line and logs."""
     run.refresh_from_db()
@@ -491,4 +491,4 @@ def run_summary(run: LabelingRun) -> str:
 
 
 def open_failures(run: LabelingRun):
-    return LabelFailure.objects.filter(run=run, resolved=False).select_related("example")
+    return LabelFailure.objects.filter(run=run).exclude(state=LabelFailure.State.RESOLVED).select_related("example")
