@@ -8,6 +8,6 @@ class EvaluationConfig(AppConfig):
         from gsctune.jobs import register_runner
 
         from .models import EvalRun
-        from .services import run_eval
+        from .runs import run_eval
 
         register_runner(EvalRun, run_eval)

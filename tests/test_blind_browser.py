@@ -4,7 +4,7 @@ import os
 import pytest
 from django.urls import reverse
 
-from evaluation import services
+from evaluation import comparisons
 from evaluation.models import Vote
 from tests.conftest import browser_login, wait_for
 
@@ -22,7 +22,7 @@ pytestmark = [
 def test_keyboard_only_scoring_then_results(page, live_server, django_user_model, tmp_path):
     examples = load_labeled(tmp_path, 3)
     run = eval_run_with(examples, "finetuned", "feat: <img src=x onerror=alert(1)>")
-    cset = services.build_comparison_set("blind set", [
+    cset = comparisons.build_comparison_set("blind set", [
         {"kind": "eval_run", "eval_run": run.pk}, {"kind": "human"}], n_items=3, seed=2)
     django_user_model.objects.create_user("sam", password="pw-sam-123")
     dialogs = []

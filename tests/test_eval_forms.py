@@ -5,7 +5,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from evaluation import services
+from evaluation import runs
 from gsctune import charts
 from evaluation.models import EvalRun
 from gsctune.charts import nice_ticks
@@ -87,13 +87,13 @@ def test_an_eval_of_the_model_that_wrote_the_references_is_flagged(tmp_path, sta
     human = examples[0].labels.get()
     store_label(Label(example=examples[0], source=Label.Source.HUMAN, commits=human.commits, revision_of=human))
     ids = [e.pk for e in examples]
-    same = services.create_eval_run(name="self", example_ids=ids, examples_source="t", enqueue=False,
+    same = runs.create_eval_run(name="self", example_ids=ids, examples_source="t", enqueue=False,
                                     base_url=openai_server.base_url, model="org/teacher-x")
-    other = services.create_eval_run(name="other", example_ids=ids, examples_source="t", enqueue=False,
+    other = runs.create_eval_run(name="other", example_ids=ids, examples_source="t", enqueue=False,
                                      base_url=openai_server.base_url, model="student")
-    info = services.circularity(same)
+    info = runs.circularity(same)
     assert info["n"] == 3 and info["total"] == 4  # the human correction is not circular
-    assert services.circularity(other) is None
+    assert runs.circularity(other) is None
     page = staff_client.get(same.get_absolute_url()).content.decode()
     assert "Circular evaluation." in page and "3 of 4 reference labels were written by teacher-x" in page
     assert "Circular evaluation" not in staff_client.get(other.get_absolute_url()).content.decode()

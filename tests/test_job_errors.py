@@ -40,7 +40,7 @@ def _chained():
 
 
 def _ours():
-    from evaluation.services import EvalError
+    from evaluation.runs import EvalError
 
     raise EvalError("the first 8 requests all failed (connection refused); check the base URL")
 

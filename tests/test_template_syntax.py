@@ -18,7 +18,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.urls.exceptions import Resolver404
 
 from evaluation.models import EvalRun, Prediction
-from evaluation.services import CRITERIA, build_comparison_set, create_eval_run, record_vote
+from evaluation.comparisons import CRITERIA, build_comparison_set, record_vote
+from evaluation.runs import create_eval_run
 from gsctune.jobs import JobState, execute_job
 from labeling.export.snapshot import ExportOptions
 from labeling.models import ImportJob, LabelFailure, Review, Teacher

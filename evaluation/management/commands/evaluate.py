@@ -7,8 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from evaluation.models import EvalRun
-from evaluation.services import (EvalError, circularity, circularity_message, create_eval_run, format_table,
-                                 resolve_examples)
+from evaluation.runs import EvalError, circularity, circularity_message, create_eval_run, format_table, resolve_examples
 from gsctune.endpoints import validate_base_url
 from gsctune.jobs import JobState, run_in_foreground
 from labeling.models import PromptVersion
