@@ -7,7 +7,4 @@ class EvaluationConfig(AppConfig):
     def ready(self) -> None:
         from gsctune.jobs import register_runner
 
-        from .models import EvalRun
-        from .runs import run_eval
-
-        register_runner(EvalRun, run_eval)
+        register_runner("evaluation.EvalRun", "evaluation.runs.run_eval")

@@ -39,6 +39,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection, models, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 logger = logging.getLogger(__name__)
 
@@ -309,18 +310,22 @@ class Progress:
 
 RUN_JOB_TASK = "gsctune.run_job"
 Runner = Callable[[Job, "Progress"], None]
-_RUNNERS: dict[str, Runner] = {}
+_RUNNERS: dict[str, str] = {}
 
 
-def register_runner(model: type[Job], runner: Runner) -> None:
-    """Name the service function that runs jobs of this model (called from ``AppConfig.ready``)."""
-    _RUNNERS[model._meta.label_lower] = runner
+def register_runner(model_label: str, runner_path: str) -> None:
+    """Name the service function (dotted path) that runs jobs of ``app_label.ModelName``.
+
+    Apps call this from ``AppConfig.ready``; the function is imported when a job runs, so a
+    process that runs no job of that kind (a page, another command) never imports its stack.
+    """
+    _RUNNERS[model_label.lower()] = runner_path
 
 
 def runner_for(label: str) -> Runner:
     """The runner registered for the job model ``app_label.model_name``."""
     try:
-        return _RUNNERS[label.lower()]
+        return import_string(_RUNNERS[label.lower()])
     except KeyError:
         raise LookupError(f"no runner is registered for {label}") from None
 

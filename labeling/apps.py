@@ -8,11 +8,6 @@ class LabelingConfig(AppConfig):
     def ready(self) -> None:
         from gsctune.jobs import register_runner
 
-        from .models import ImportJob, LabelingRun, SFTExport
-        from .examples.services import run_import_job
-        from .export.services import run_export_job
-        from .runs.services import execute_run
-
-        register_runner(ImportJob, run_import_job)
-        register_runner(LabelingRun, execute_run)
-        register_runner(SFTExport, run_export_job)
+        register_runner("labeling.ImportJob", "labeling.examples.services.run_import_job")
+        register_runner("labeling.LabelingRun", "labeling.runs.services.execute_run")
+        register_runner("labeling.SFTExport", "labeling.export.services.run_export_job")

@@ -8,8 +8,5 @@ class TrainingConfig(AppConfig):
     def ready(self) -> None:
         from gsctune.jobs import register_runner
 
-        from .models import AdapterMerge, TrainingRun
-        from .services import run_merge, run_training
-
-        register_runner(TrainingRun, run_training)
-        register_runner(AdapterMerge, run_merge)
+        register_runner("training.TrainingRun", "training.services.run_training")
+        register_runner("training.AdapterMerge", "training.services.run_merge")

@@ -12,6 +12,9 @@ from labeling.runs.services import (SelectionError, create_run, default_prompt_v
 class Command(BaseCommand):
     help = ("Label examples with a teacher (or the baseline) over an OpenAI-compatible API. "
             "Runs in the foreground with a progress bar; --queue hands it to the worker.")
+    # The labeling hot path: system checks import every app's URLconf and views (scipy, the training stack)
+    # and add most of a second to each run; `manage.py check`, migrate and the server still run them.
+    requires_system_checks = []
 
     def add_arguments(self, parser):
         who = parser.add_argument_group("teacher")
