@@ -39,7 +39,7 @@ def sample_example_ids(n: int, seed: int, *, labeled_only: bool = True, language
     if labeled_only:
         qs = qs.filter(labels__isnull=False).distinct()
     if language:
-        qs = qs.filter(languages_text__contains=f" {language} ")
+        qs = qs.with_language(language)
     if repo:
         qs = qs.filter(repo_url=repo)
     rows = sorted(qs.values_list("id", "key"), key=lambda r: seeded_int(f"{seed}:{r[1]}"))

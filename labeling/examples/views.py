@@ -18,9 +18,8 @@ def _facets() -> tuple[list[str], list[str]]:
     key = f"example-facets-{newest}"
     facets = cache.get(key)
     if facets is None:
-        repos = list(Example.objects.order_by("repo_url").values_list("repo_url", flat=True).distinct())
-        languages = sorted({l for text in Example.objects.values_list("languages_text", flat=True).distinct() for l in text.split()})
-        facets = (repos, languages)
+        found = Example.objects.facets()
+        facets = (found["repos"], found["languages"])
         cache.set(key, facets, 600)
     return facets
 
@@ -38,7 +37,7 @@ def filtered_examples(form: ExampleFilterForm):
     if data["repo"]:
         examples = examples.filter(repo_url=data["repo"])
     if data["language"]:
-        examples = examples.filter(languages_text__contains=f" {data['language']} ")
+        examples = examples.with_language(data["language"])
     if data["n_commits"]:
         examples = examples.filter(n_commits=data["n_commits"])
     if data["size"]:

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db.models import Count, Max
 
 from . import snapshot as export
-from ..models import Label, Review, ReviewItem, SFTExport
+from ..models import Example, Label, Review, ReviewItem, SFTExport
 from ..labels import teacher_and_prompt
 from ..review.services import latest_verdicts
 
@@ -139,9 +139,7 @@ def preview(opts: export.ExportOptions) -> dict:
 def choices() -> dict[str, list[str]]:
     """Values the export form offers: teachers, prompt versions, checks, repositories, languages."""
     items = ReviewItem.objects.all()
-    langs = set()
-    for text in Label.objects.values_list("example__languages_text", flat=True).distinct():
-        langs.update((text or "").split())
+    labeled = Example.objects.filter(pk__in=Label.objects.values("example_id")).facets()
     checks = set()
     for text in items.exclude(checks="").values_list("checks", flat=True).distinct():
         checks.update(text.split())
@@ -149,8 +147,8 @@ def choices() -> dict[str, list[str]]:
         "teachers": sorted(set(items.values_list("teacher", flat=True))),
         "prompt_versions": sorted(set(items.exclude(prompt="").values_list("prompt", flat=True))),
         "checks": sorted(checks),
-        "repositories": sorted(set(Label.objects.values_list("example__repo_url", flat=True))),
-        "languages": sorted(langs) + [export.NO_LANGUAGE],
+        "repositories": labeled["repos"],
+        "languages": labeled["languages"] + [export.NO_LANGUAGE],
     }
 
 

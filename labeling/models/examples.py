@@ -6,8 +6,28 @@ from gsctune.domain.records import HARVEST_FIELDS
 from gsctune.jobs import Job
 
 
+def language_q(language: str, prefix: str = "") -> models.Q:
+    """Examples listing this language, in any case: the one language filter (``prefix`` for a relation)."""
+    return models.Q(**{f"{prefix}languages_text__icontains": f" {language.strip().lower()} "})
+
+
+class ExampleQuerySet(models.QuerySet):
+    def with_language(self, language: str) -> "ExampleQuerySet":
+        return self.filter(language_q(language))
+
+    def facets(self) -> dict[str, list[str]]:
+        """The repositories and languages of these examples, for filter menus."""
+        texts = self.order_by().values_list("languages_text", flat=True).distinct()
+        return {
+            "repos": list(self.order_by("repo_url").values_list("repo_url", flat=True).distinct()),
+            "languages": sorted({lang for text in texts for lang in (text or "").split()}),
+        }
+
+
 class Example(models.Model):
     """One harvested span of commits, presented as an uncommitted working tree."""
+
+    objects = ExampleQuerySet.as_manager()
 
     key = models.CharField(max_length=500, unique=True)
     repo_url = models.CharField(max_length=300, db_index=True)

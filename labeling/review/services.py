@@ -30,6 +30,7 @@ from gsctune.domain.stats import wilson
 from gsctune.leases import Leases
 
 from ..labels import refresh_labels, store_label
+from ..models.examples import language_q
 from ..models import Example, Label, Review, ReviewItem
 
 QUEUES = {
@@ -83,7 +84,7 @@ def queue_items(f: QueueFilter, user=None):
     if f.check:
         items = items.filter(checks__contains=f" {f.check} ")
     if f.language:
-        items = items.filter(example__languages_text__contains=f" {f.language} ")
+        items = items.filter(language_q(f.language, prefix="example__"))
     if f.repo:
         items = items.filter(example__repo_url=f.repo)
     if f.queue == "second":
@@ -554,23 +555,12 @@ def gate_stats(teacher: str = "", prompt: str = "") -> list[GateStats]:
 def facets() -> dict[str, list[str]]:
     """Values for the queue filter menus."""
     items = ReviewItem.objects
-    languages = sorted(
-        {
-            lang
-            for text in Example.objects.filter(
-                pk__in=items.values("example_id")
-            ).values_list("languages_text", flat=True).distinct()
-            for lang in text.split()
-        }
-    )
+    examples = Example.objects.filter(pk__in=items.values("example_id")).facets()
     return {
         "teachers": list(items.order_by("teacher").values_list("teacher", flat=True).distinct()),
         "prompts": list(items.exclude(prompt="").order_by("prompt").values_list("prompt", flat=True).distinct()),
-        "repos": list(
-            Example.objects.filter(pk__in=items.values("example_id"))
-            .order_by("repo_url").values_list("repo_url", flat=True).distinct()
-        ),
-        "languages": languages,
+        "repos": examples["repos"],
+        "languages": examples["languages"],
         "checks": list(CHECK_TITLES.items()),
     }
 

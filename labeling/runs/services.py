@@ -188,7 +188,7 @@ def _selection_queryset(run: LabelingRun):
         if run.filter_repo:
             qs = qs.filter(repo_url__icontains=run.filter_repo)
         if run.filter_language:
-            qs = qs.filter(languages_text__icontains=f" {run.filter_language.strip().lower()} ")
+            qs = qs.with_language(run.filter_language)
         if run.filter_max_diff_chars:
             qs = qs.filter(diff_chars__lte=run.filter_max_diff_chars)
     return qs
