@@ -24,8 +24,8 @@ import asyncio
 import json
 import os
 import resource
-import socket
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys

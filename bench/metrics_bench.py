@@ -17,8 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from shared_sample import SAMPLE as DATA  # noqa: E402
+from shared_sample import require
+
 from gsctune.domain import metrics  # noqa: E402
-from shared_sample import SAMPLE as DATA, require  # noqa: E402
+
 TYPES = ("feat", "fix", "docs", "refactor", "test", "chore")
 
 

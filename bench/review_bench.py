@@ -31,7 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from shared_sample import SAMPLE as DATA, require  # noqa: E402
+from shared_sample import SAMPLE as DATA  # noqa: E402
+from shared_sample import require
 
 
 def p95(values: list[float]) -> float:
@@ -68,11 +69,11 @@ def main() -> None:
     from django.test import Client
     from django.urls import reverse
 
-    from labeling.runs import baseline
     from gsctune.domain.diffs import highlight_diff
     from gsctune.domain.records import example_key
     from labeling.models import Example, Label
     from labeling.review.services import ensure_review_items
+    from labeling.runs import baseline
 
     settings.ALLOWED_HOSTS = ["*"]
     print(f"database: {connection.vendor} ({tmp}); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

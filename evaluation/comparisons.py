@@ -12,9 +12,8 @@ from gsctune.domain.seeding import seeded_int, seeded_random
 from gsctune.leases import Leases
 from labeling.models import Example, Label
 
+from .models import CRITERIA, ComparisonItem, ComparisonOutput, ComparisonSet, ComparisonSystem, EvalRun, Score, Vote
 from .runs import BOOT, EvalError, example_record, reference_labels
-from .models import (CRITERIA, ComparisonItem, ComparisonOutput, ComparisonSet, ComparisonSystem, EvalRun,
-                     Score, Vote)
 
 LEASES = Leases(ComparisonItem, "BLIND_LEASE_SECONDS")
 LETTERS = "ABCDEFGH"

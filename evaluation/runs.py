@@ -12,16 +12,15 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from gsctune.domain import metrics, stats
 from gsctune.domain.llm_client import CallResult, ClientConfig, TeacherClient, Usage
 from gsctune.domain.prompts import DEFAULT_PROMPT, build_finetune_messages, build_messages
-from gsctune.domain import metrics, stats
 from gsctune.domain.proposal import json_candidates, parse_proposal
 from gsctune.domain.seeding import seeded_int
 from gsctune.rules import commit_rules
-from labeling.models import Example, Label
+from labeling.models import Example, Label, SFTExport
 
-from .models import (EvalRun,
-                     Prediction)
+from .models import EvalRun, Prediction
 
 BOOT = 1000
 
@@ -50,8 +49,6 @@ def sample_example_ids(n: int, seed: int, *, labeled_only: bool = True, language
 
 def export_example_ids(export_id: int) -> list[int]:
     """The validation split of an SFT export snapshot, from the provenance in its manifest."""
-    from labeling.models import SFTExport
-
     export = SFTExport.objects.filter(pk=export_id).first()
     if export is None:
         raise EvalError(f"export {export_id} does not exist")

@@ -9,12 +9,10 @@ from django.db.models.fields.json import KeyTransform
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from gsctune.permissions import staff_required
-from gsctune.domain.diffs import split_diff
-
-from gsctune.domain import metrics
-
 from gsctune import charts
+from gsctune.domain import metrics
+from gsctune.domain.diffs import split_diff
+from gsctune.permissions import staff_required
 
 from . import comparisons
 from . import runs as eval_runs

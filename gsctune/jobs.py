@@ -29,9 +29,8 @@ import socket
 import threading
 import time
 import traceback
-from datetime import timedelta
-
 from collections.abc import Callable
+from datetime import timedelta
 
 from celery import current_app
 from django.apps import apps
@@ -40,6 +39,7 @@ from django.db import close_old_connections, connection, models, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.module_loading import import_string
+from tqdm import tqdm
 
 logger = logging.getLogger(__name__)
 
@@ -413,8 +413,6 @@ def run_in_foreground(job: Job, stream=None) -> Job:
 
     Ctrl-C requests a cancel, so the job ends as cancelled with its work so far kept.
     """
-    from tqdm import tqdm
-
     bar = tqdm(total=job.progress_total, file=stream, unit="item", dynamic_ncols=True)
 
     def draw(current: Job) -> None:

@@ -179,7 +179,7 @@ def test_item_page_hides_systems_until_the_vote_and_escapes_outputs(three_system
     # Revealing before voting is refused.
     reveal = reverse("cmp-reveal", args=[cset.pk, item.pk])
     assert client.get(reveal)["Location"] == reverse("cmp-item", args=[cset.pk, item.pk])
-    post = {f"s-{l}-{c}": "3" for l in "ABC" for c in FULL}
+    post = {f"s-{letter}-{c}": "3" for letter in "ABC" for c in FULL}
     bad = client.post(reverse("cmp-item", args=[cset.pk, item.pk]), {**post, "s-B-type": ""})
     assert bad.status_code == 400 and "Type correctness of B" in bad.content.decode()
     ok = client.post(reverse("cmp-item", args=[cset.pk, item.pk]), {**post, "pref": "tie"})

@@ -4,7 +4,6 @@ import time
 
 import pytest
 
-from gsctune.domain.gitignore import is_ignored
 from gsctune.domain.checks import (
     CHECKS,
     CheckConfig,
@@ -12,6 +11,7 @@ from gsctune.domain.checks import (
     run_checks,
     unknown_identifiers,
 )
+from gsctune.domain.gitignore import is_ignored
 
 DIFF = """\
 diff --git a/src/httpx/_client.py b/src/httpx/_client.py

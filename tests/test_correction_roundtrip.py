@@ -11,8 +11,9 @@ from html.parser import HTMLParser
 import pytest
 from django.urls import reverse
 
-from gsctune.domain.proposal import Proposal, parse_subject as proposal_subject
 from gsctune.domain.checks import parse_subject as check_subject
+from gsctune.domain.proposal import Proposal
+from gsctune.domain.proposal import parse_subject as proposal_subject
 from labeling.models import Label, Review
 from tests.factories import make_example, make_label
 

@@ -6,8 +6,8 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from evaluation import runs
-from gsctune import charts
 from evaluation.models import EvalRun
+from gsctune import charts
 from gsctune.charts import nice_ticks
 from gsctune.jobs import JobState
 from labeling.labels import store_label

@@ -7,8 +7,8 @@ from django.urls import reverse
 
 from evaluation import runs
 from evaluation.models import EvalRun, Prediction
-from gsctune.jobs import JobState, execute_job
 from gsctune.domain.prompts import parse_user_turn
+from gsctune.jobs import JobState, execute_job
 from labeling.models import Label, PromptVersion, SFTExport
 
 from .factories import load_labeled
@@ -36,7 +36,7 @@ def make_run(examples, server, **fields):
 
 def test_run_stores_every_prediction_and_counts_unparsed_outputs(tmp_path, openai_server):  # noqa: F811
     examples = load_labeled(tmp_path, 12)
-    assert any(l.noise_injected for l in Label.objects.all())
+    assert any(label.noise_injected for label in Label.objects.all())
     openai_server.responder = oracle(examples)
     openai_server.enqueue("garbage", "truncated", "500")  # the 500 is retried, the others are answers
     run = make_run(examples, openai_server)

@@ -11,11 +11,11 @@ import pytest
 from django.core.management import call_command
 
 from gsctune.jobs import JobState, run_in_foreground
-from labeling.labels import store_label
-from labeling.export import snapshot as export
-from labeling.models import Example, Label, SFTExport
 from labeling.examples.services import import_examples_file
+from labeling.export import snapshot as export
 from labeling.export.services import build_records, create_export, label_verdicts, preview
+from labeling.labels import store_label
+from labeling.models import Example, Label, SFTExport
 from labeling.review.services import record_verdict
 from tests import sample_data
 
@@ -96,7 +96,7 @@ def test_snapshot_exports_revisions_and_never_rejected(reviewed, tmp_path):
     corrected = [a for a in answers if a["commits"][0]["subject"].startswith("docs(human): corrected")]
     n_corrected = sum(1 for kind in reviewed.values() if kind == "correct")
     assert len({a["commits"][0]["subject"] for a in corrected}) == n_corrected
-    for key, prov in exported.items():
+    for prov in exported.values():
         if prov["verdict"] == "corrected":
             revision = Label.objects.get(pk=prov["label_id"])
             assert revision.source == Label.Source.HUMAN and revision.revision_of_id

@@ -4,10 +4,10 @@ import json
 import pytest
 
 from gsctune.jobs import JobState, execute_job
-from labeling.labels import store_label
 from labeling.export import snapshot as export
-from labeling.models import Example, Label
 from labeling.export.services import create_export, preview
+from labeling.labels import store_label
+from labeling.models import Example, Label
 
 from .factories import harvested, write_jsonl
 

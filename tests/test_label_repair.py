@@ -12,9 +12,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from gsctune.jobs import execute_job
+from labeling.export.services import create_export
 from labeling.export.snapshot import ExportOptions
 from labeling.models import Label, Review, ReviewItem
-from labeling.export.services import create_export
 from labeling.review.services import ReviewError, clean_correction, record_verdict
 from tests.factories import good_commits, make_example, make_label
 

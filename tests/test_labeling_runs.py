@@ -10,8 +10,14 @@ from django.core.management import CommandError, call_command
 
 from gsctune.jobs import JobState, execute_job
 from labeling.models import Label, LabelFailure, LabelingRun, PromptVersion, Teacher
-from labeling.runs.services import (SelectionError, create_prompt_version, create_run, default_prompt_version,
-                                        label_messages, resolve_selection)
+from labeling.runs.services import (
+    SelectionError,
+    create_prompt_version,
+    create_run,
+    default_prompt_version,
+    label_messages,
+    resolve_selection,
+)
 from tests.openai_server import FaultMix
 
 from .conftest import wait_for

@@ -1,13 +1,14 @@
 """Review services: findings on save, queues, leases (also under concurrency), verdicts, undo, gate."""
 
 import threading
-from decimal import Decimal
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
+from labeling.labels import store_labels
 from labeling.models import Label, Review, ReviewItem, Teacher
 from labeling.review.services import (
     QueueFilter,
@@ -21,7 +22,6 @@ from labeling.review.services import (
     similarity_to_original,
     undo_last,
 )
-from labeling.labels import store_labels
 from tests.factories import good_commits, make_example, make_label, make_labels
 
 pytestmark = pytest.mark.django_db

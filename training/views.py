@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.contrib import messages
-from django.http import FileResponse, Http404
 from django.db.models import OuterRef, Subquery
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -17,6 +17,7 @@ from labeling.models import SFTExport
 from . import services
 from .forms import LAUNCH_FIELDS, LaunchForm, MergeForm, presets
 from .models import BASE_MODEL_PRESETS, TrainingMetric, TrainingRun
+
 
 def run_list(request):
     """Run history; ticking runs overlays their curves. Final loss is the last logged step's, as on the run page."""

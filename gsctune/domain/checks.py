@@ -11,9 +11,9 @@ The label is the plain dict ``{"commits": [{"subject", "files", "body",
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from typing import Callable, Iterable, Iterator
 
 from rapidfuzz import fuzz, process
 

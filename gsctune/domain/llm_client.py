@@ -26,8 +26,8 @@ import openai
 import orjson
 from openai._vendor.httpx_aiohttp.transport import map_aiohttp_exceptions
 
-from gsctune.domain.proposal import Proposal, parse_proposal
 from gsctune.domain.prompts import build_repair_message
+from gsctune.domain.proposal import Proposal, parse_proposal
 
 # One INFO line per request from the HTTP library would drown a worker's log in a 10k-example run.
 logging.getLogger("httpx2").setLevel(logging.WARNING)
@@ -241,7 +241,7 @@ class TeacherClient:
         # Absolute, so the SDK does not re-merge it with base_url on every request.
         self._url = str(self._client._prepare_url("/chat/completions"))
 
-    async def __aenter__(self) -> "TeacherClient":
+    async def __aenter__(self) -> TeacherClient:
         return self
 
     async def __aexit__(self, *exc) -> None:

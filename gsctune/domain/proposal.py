@@ -81,7 +81,7 @@ class Proposal:
         return [f for c in self.commits for f in c.files]
 
     @classmethod
-    def from_dict(cls, data: object) -> "Proposal":
+    def from_dict(cls, data: object) -> Proposal:
         """Validate a decoded JSON value; raises SchemaError naming the bad item."""
         return _proposal_from_obj(data)
 

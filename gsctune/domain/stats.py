@@ -68,11 +68,11 @@ def win_rates(outcomes: Iterable[Outcome]) -> list[dict]:
             cell = table[(x, y)]
             cell[0 if s == 1.0 else 2 if s == 0.0 else 1] += 1
     rows = []
-    for (a, b), (w, t, l) in sorted(table.items()):
-        n = w + t + l
+    for (a, b), (w, t, lost) in sorted(table.items()):
+        n = w + t + lost
         rate = (w + 0.5 * t) / n
         lo, hi = wilson(w + 0.5 * t, n)
-        rows.append({"a": a, "b": b, "wins": w, "ties": t, "losses": l, "n": n,
+        rows.append({"a": a, "b": b, "wins": w, "ties": t, "losses": lost, "n": n,
                      "rate": rate, "lo": lo, "hi": hi})
     return rows
 

@@ -1,7 +1,6 @@
 from django import forms
 
 
-
 class ExampleFilterForm(forms.Form):
     SIZE_CHOICES = [
         ("", "any size"),
@@ -26,7 +25,7 @@ class ExampleFilterForm(forms.Form):
     def __init__(self, *args, repos=(), languages=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["repo"].widget.choices = [("", "all repositories")] + [(r, r.removeprefix("github.com/")) for r in repos]
-        self.fields["language"].widget.choices = [("", "all languages")] + [(l, l) for l in languages]
+        self.fields["language"].widget.choices = [("", "all languages")] + [(lang, lang) for lang in languages]
 
 
 class ImportUploadForm(forms.Form):

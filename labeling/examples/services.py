@@ -9,11 +9,11 @@ never leaves a partial row.
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -356,8 +356,6 @@ def create_import_job(path: Path, original_name: str, user=None, enqueue: bool =
 
 def save_upload(uploaded) -> Path:
     """Store an uploaded file under the data directory, streaming it in chunks."""
-    import uuid
-
     folder = Path(settings.UPLOADS_DIR)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{uuid.uuid4().hex}-{Path(uploaded.name).name}"

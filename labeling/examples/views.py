@@ -4,11 +4,11 @@ from django.core.paginator import Paginator
 from django.db.models import Exists, Max, OuterRef, Q
 from django.shortcuts import get_object_or_404, redirect, render
 
+from gsctune.domain.diffs import split_diff
 from gsctune.permissions import staff_required
 
-from gsctune.domain.diffs import split_diff
-from .forms import ExampleFilterForm, ImportUploadForm
 from ..models import Example, ImportJob, Label
+from .forms import ExampleFilterForm, ImportUploadForm
 from .services import create_import_job, save_upload
 
 

@@ -2,25 +2,25 @@
 ``export_sft`` command and the Celery task.
 
 The rules (selection, weights, split, augmentation, files) live in the
-Django-free ``labeling.export``; this module only turns labels and their
+Django-free ``labeling.export.snapshot``; this module only turns labels and their
 review verdicts into its plain records and keeps the snapshot row.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import asdict
 import json
 import time
+from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 
 from django.conf import settings
 from django.db.models import Count, Max
 
-from . import snapshot as export
-from ..models import Example, Label, Review, ReviewItem, SFTExport
 from ..labels import teacher_and_prompt
+from ..models import Example, Label, Review, ReviewItem, SFTExport
 from ..review.services import latest_verdicts
+from . import snapshot as export
 
 PROGRESS_EVERY = 200
 # What selection, split and counts read (no diffs): the page's live counts stay fast.

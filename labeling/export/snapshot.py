@@ -1,7 +1,7 @@
 """SFT export over plain records: selection, weighting, a leak-free split,
 augmentation, truncation and serialization.
 
-Django-free on purpose: the service (``services_export``) turns database rows
+Django-free on purpose: the service (``labeling.export.services``) turns database rows
 into records and this module does the rest, so the logic is fast and tested
 without a database. Everything is deterministic and independent of the input
 order: records are keyed by the example key and every random choice is a hash
@@ -28,13 +28,17 @@ import math
 import os
 import re
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterable
 
 from gsctune.domain.diffs import remove_files
 from gsctune.domain.noise import apply_noise, make_noise
 from gsctune.domain.prompts import (
-    DEFAULT_PROMPT, PromptSpec, build_finetune_messages, build_messages, truncate_diff,
+    DEFAULT_PROMPT,
+    PromptSpec,
+    build_finetune_messages,
+    build_messages,
+    truncate_diff,
 )
 from gsctune.domain.proposal import Proposal, SchemaError
 from gsctune.domain.records import record_key

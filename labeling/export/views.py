@@ -1,6 +1,6 @@
 """Export page: options with live counts, snapshots, manifests and downloads.
 
-Thin views: the counts and the snapshots come from ``services_export``.
+Thin views: the counts and the snapshots come from ``labeling.export.services``.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from django.views.decorators.http import require_GET
 
 from gsctune.permissions import staff_required
 
-from . import services as services_export
-from .forms import ExportForm
-from . import snapshot as export
 from ..models import SFTExport
+from . import services as services_export
+from . import snapshot as export
+from .forms import ExportForm
 
 DOWNLOADS = (*export.OUTPUT_FILES, "manifest.json")
 

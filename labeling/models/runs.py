@@ -115,7 +115,7 @@ class PromptVersion(models.Model):
 
 
 class LabelingRun(Job):
-    """Label a selection of examples with one teacher and prompt version (see services_labeling)."""
+    """Label a selection of examples with one teacher and prompt version (see labeling.runs.services)."""
 
     class Selection(models.TextChoices):
         UNLABELED = "unlabeled", "All examples not yet labeled by this teacher and prompt"

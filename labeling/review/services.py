@@ -26,12 +26,11 @@ from django.utils import timezone
 from gsctune.domain.checks import CHECK_TITLES
 from gsctune.domain.metrics import grouping_scores
 from gsctune.domain.stats import wilson
-
 from gsctune.leases import Leases
 
 from ..labels import refresh_labels, store_label
-from ..models.examples import language_q
 from ..models import Example, Label, Review, ReviewItem
+from ..models.examples import language_q
 
 QUEUES = {
     "gate": "Gate sample (seeded random order)",
@@ -62,7 +61,7 @@ class QueueFilter:
     verdict: str = ""  # "", "none", or a verdict
 
     @classmethod
-    def from_query(cls, data) -> "QueueFilter":
+    def from_query(cls, data) -> QueueFilter:
         f = cls(**{k: (data.get(k) or "").strip() for k in cls.__dataclass_fields__})
         if f.queue not in QUEUES:
             f.queue = "gate"

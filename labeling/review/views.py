@@ -1,4 +1,4 @@
-"""Review queue, review page, verdicts and the quality gate page. Thin: rules live in services_review."""
+"""Review queue, review page, verdicts and the quality gate page. Thin: rules live in review/services.py."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from gsctune.domain.checks import CHECK_TITLES
 from gsctune.domain.commits import CONVENTIONAL_TYPES, parse_subject
 from gsctune.domain.diffs import split_diff
+
 from ..models import Label, Review, ReviewItem
 from .services import (
     QUEUES,

@@ -1,8 +1,8 @@
 """Admin for teachers, prompt versions, labeling runs and their failures (imported by admin.py)."""
 from django.contrib import admin
 
-from .forms import TeacherForm
 from ..models import LabelFailure, LabelingRun, PromptVersion, Teacher
+from .forms import TeacherForm
 
 
 @admin.register(Teacher)

@@ -19,8 +19,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from urllib.parse import urlsplit
 
@@ -30,12 +29,18 @@ from django.utils import timezone
 
 from gsctune.domain.llm_client import CallResult, ClientConfig, TeacherClient
 from gsctune.domain.noise import Noise, apply_noise, make_noise
-from gsctune.domain.prompts import (DEFAULT_OUTPUT_FORMAT, DEFAULT_PROMPT_NAME, DEFAULT_SAMPLE_OUTPUT,
-                             DEFAULT_SYSTEM_PROMPT, build_user_turn, system_text)
+from gsctune.domain.prompts import (
+    DEFAULT_OUTPUT_FORMAT,
+    DEFAULT_PROMPT_NAME,
+    DEFAULT_SAMPLE_OUTPUT,
+    DEFAULT_SYSTEM_PROMPT,
+    build_user_turn,
+    system_text,
+)
 
-from .baseline import BASELINE_MODEL
 from ..labels import store_labels_skipping_duplicates
 from ..models import Example, Label, LabelFailure, LabelingRun, PromptVersion, Teacher
+from .baseline import BASELINE_MODEL
 
 logger = logging.getLogger(__name__)
 
@@ -247,7 +252,7 @@ class _Item:
 class _LoopThread:
     """An asyncio loop in a helper thread; the caller's thread keeps the database."""
 
-    def __enter__(self) -> "_LoopThread":
+    def __enter__(self) -> _LoopThread:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="labeling-http", daemon=True)
         self.thread.start()
@@ -329,7 +334,7 @@ class _RunState:
         errors = list(self.last_errors)
         if client is not None:
             for at, kind, message in list(client.recent_errors):
-                errors.append({"at": datetime.fromtimestamp(at, tz=dt_timezone.utc).isoformat(timespec="seconds"),
+                errors.append({"at": datetime.fromtimestamp(at, tz=UTC).isoformat(timespec="seconds"),
                                "example": None, "key": "", "kind": kind, "message": f"{message[:280]} (retried)"})
             errors.sort(key=lambda e: e["at"])
         LabelingRun.objects.filter(pk=self.run.pk).update(

@@ -1,4 +1,4 @@
-"""Pages for labeling runs, teachers and prompt versions. Thin: logic is in services_labeling."""
+"""Pages for labeling runs, teachers and prompt versions. Thin: logic is in runs/services.py."""
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count
@@ -8,9 +8,9 @@ from django.views.decorators.http import require_POST
 from gsctune.domain.llm_client import check_connection
 from gsctune.permissions import staff_required
 
+from ..models import Example, LabelingRun, PromptVersion, Teacher
 from . import services as svc
 from .forms import LabelingRunForm, PromptVersionForm, TeacherConnectionForm, TeacherForm
-from ..models import Example, LabelingRun, PromptVersion, Teacher
 
 # The connection test waits less than a labeling request: it is one small request a person waits for.
 CONNECTION_TEST_TIMEOUT = 10.0

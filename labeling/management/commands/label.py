@@ -2,11 +2,10 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from gsctune.jobs import run_in_foreground
 from gsctune.endpoints import validate_base_url
+from gsctune.jobs import run_in_foreground
 from labeling.models import LabelingRun, PromptVersion, Teacher
-from labeling.runs.services import (SelectionError, create_run, default_prompt_version, 
-                                        run_summary, teacher_for)
+from labeling.runs.services import SelectionError, create_run, default_prompt_version, run_summary, teacher_for
 
 
 class Command(BaseCommand):
