@@ -76,9 +76,10 @@ def main() -> None:
                 for h in f.hunks:
                     h.added  # noqa: B018 (counted on first use)
 
-    best = {plain: float("inf"), split: float("inf"), split_counts: float("inf")}
+    passes = (plain, split, split_counts)
+    best = dict.fromkeys(passes, float("inf"))
     for _ in range(args.repeat):
-        for fn in best:
+        for fn in passes:
             start = time.perf_counter()
             fn()
             best[fn] = min(best[fn], time.perf_counter() - start)

@@ -344,6 +344,7 @@ class ToolSession:
         return self.summarize(content) if tokens > SUMMARIZE_OVER_TOKENS else content
 
     def _turn(self, message: dict) -> None:
+        last_turn = self.last_turn  # as the request offered it, before the streak resets
         try:
             call = self._first_call(message)
         except (ValueError, TypeError, KeyError) as error:  # the tool's loop dies on these
@@ -367,7 +368,7 @@ class ToolSession:
                 return
             except (ValidationError, ValueError) as error:
                 self.stats["finalize_rejected"] += 1
-                if self.last_turn:
+                if last_turn:
                     # The tool reads a flag it never set here (UnboundLocalError) and stops.
                     self._end("crashed", "finalize_commits rejected on the last turn")
                     return
