@@ -75,6 +75,7 @@ def build_repo(root: Path) -> tuple[Path, str, str]:
     for name, text in files.items():
         (repo / name).write_text(text)
     (repo / "image.bin").write_bytes(b"\x00\x01binary\x00" * 20)
+    (repo / "link").symlink_to("multi.py")
     base = commit_all(repo, "base")
 
     text = (repo / "multi.py").read_text().splitlines(keepends=True)
@@ -95,6 +96,8 @@ def build_repo(root: Path) -> tuple[Path, str, str]:
         s_lines[i] = f"edited {i}\n"
     (repo / "s.py").write_text("".join(s_lines))
     (repo / "gone.txt").unlink()
+    (repo / "link").unlink()
+    (repo / "link").write_text("now a regular file\n")  # a type change: two diff sections, one path
     (repo / "added.py").write_text("def added():\n    return 1\n")
     (repo / "empty.txt").write_text("")
     (repo / "docs").mkdir()
@@ -145,7 +148,7 @@ def test_rendering_of_the_harvested_diff_is_what_the_tool_shows(scratch):
 def test_every_case_is_in_the_list_the_tool_would_send(scratch):
     ids = [h.id for h in ours(scratch, old_content=scratch["old_content"])]
     tracked = ["big.txt::1", "dashes.txt::1", "dashes.txt::2", "gone.txt::1", "image.bin::1",
-               "moved_old.py::1", "multi.py::1", "multi.py::2", "multi.py::3", "package-lock.json::1",
+               "link::1", "link::2", "moved_old.py::1", "multi.py::1", "multi.py::2", "multi.py::3", "package-lock.json::1",
                "pure_old.py::1"] + [f"s.py::{i}" for i in range(1, 13)] + ["script.sh::1"]
     untracked = ["added.py::1", "docs/guide.md::1", "empty.txt::1", "moved_new.py::1", "pure_new.py::1"]
     assert ids == tracked + untracked  # debug.log: matched by .gitignore, so not listed at all

@@ -295,6 +295,14 @@ def split_diff(diff: str) -> list[FileDiff]:
             status, new = "deleted", old
         elif "\nrename from " in header:
             status = "renamed"
+        if status == "added" and files and files[-1].status == "deleted" and files[-1].path == new:
+            # A type change (symlink <-> file) is two sections for one path; the tool's
+            # `git diff -- PATH` prints both, so they are one file whose hunks number on.
+            start = starts[i - 1]
+            text = diff[start:end]
+            hunks = _split_lines(text, new, new)
+            files[-1] = FileDiff(new, new, "modified", hunks[0].header if hunks[0].kind == "text" else text, hunks)
+            continue
         hunks = _split_range(diff, start, end, first, header, new, new, plain)
         if hunks[0].kind == "text":
             header = hunks[0].header  # the line parser may cut it elsewhere
