@@ -71,6 +71,7 @@ def build_repo(root: Path) -> tuple[Path, str, str]:
         "dashes.txt": "a\n-- remove me\nb\n" + lines(20, "filler") + "c\n",
         "s.py": lines(120, "s"),
         "gone.txt": "bye\n",
+        "café.txt": "un\ndeux\n",
     }
     for name, text in files.items():
         (repo / name).write_text(text)
@@ -96,6 +97,7 @@ def build_repo(root: Path) -> tuple[Path, str, str]:
         s_lines[i] = f"edited {i}\n"
     (repo / "s.py").write_text("".join(s_lines))
     (repo / "gone.txt").unlink()
+    (repo / "café.txt").write_text("un\ntrois\n")  # quoted by the harvester's git, not by the tool's
     (repo / "link").unlink()
     (repo / "link").write_text("now a regular file\n")  # a type change: two diff sections, one path
     (repo / "added.py").write_text("def added():\n    return 1\n")
@@ -147,7 +149,7 @@ def test_rendering_of_the_harvested_diff_is_what_the_tool_shows(scratch):
 
 def test_every_case_is_in_the_list_the_tool_would_send(scratch):
     ids = [h.id for h in ours(scratch, old_content=scratch["old_content"])]
-    tracked = ["big.txt::1", "dashes.txt::1", "dashes.txt::2", "gone.txt::1", "image.bin::1",
+    tracked = ["big.txt::1", "café.txt::1", "dashes.txt::1", "dashes.txt::2", "gone.txt::1", "image.bin::1",
                "link::1", "link::2", "moved_old.py::1", "multi.py::1", "multi.py::2", "multi.py::3", "package-lock.json::1",
                "pure_old.py::1"] + [f"s.py::{i}" for i in range(1, 13)] + ["script.sh::1"]
     untracked = ["added.py::1", "docs/guide.md::1", "empty.txt::1", "moved_new.py::1", "pure_new.py::1"]

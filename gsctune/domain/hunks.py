@@ -17,6 +17,7 @@ such as form feeds) takes the exact line-by-line path.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -347,6 +348,27 @@ def deletion_diff(path: str, content: bytes | str, mode: str = "100644", abbrev:
     return head + f"--- a/{path}\n+++ /dev/null\n@@ -1{count} +0,0 @@\n" + body
 
 
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+_STILL_QUOTED = re.compile(r'[\x00-\x1f"\\\x7f]')  # what git quotes even with core.quotePath=false
+
+
+def _unquote_token(match: re.Match) -> str:
+    path = _unquote(match.group(0))
+    return match.group(0) if _STILL_QUOTED.search(path) else path
+
+
+def _as_tool_prints(f: FileDiff) -> FileDiff:
+    """The section as the tool's git prints it: paths quoted only for non-ASCII are not
+    quoted (the tool runs git with core.quotePath=false; harvests keep git's default)."""
+    if '"' not in f.header:
+        return f
+    header = _QUOTED.sub(_unquote_token, f.header)
+    if header == f.header:
+        return f
+    text = header + f.text[len(f.header):]
+    return FileDiff(f.path, f.old_path, f.status, header, split_file(text, f.path))
+
+
 def _untracked(f: FileDiff, keep_content: bool) -> Hunk:
     if keep_content:
         return Hunk(f"{f.path}::1", f.path, 1, f.header, f.text[len(f.header):], "new", f.path)
@@ -387,7 +409,8 @@ def tool_view(
     tracked: list[tuple[str, list[Hunk]]] = []
     untracked: list[Hunk] = []
     abbrev = 0
-    for f in files:
+    for section in files:
+        f = _as_tool_prints(section)
         if f.status in ("added", "renamed"):
             if f.status == "renamed":
                 abbrev = abbrev or _abbrev(files)
