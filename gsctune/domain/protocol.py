@@ -33,6 +33,7 @@ TERMINAL = "finalize_commits"
 EMIT = "emit_commit"
 BASE_TURNS, TURN_CAP, WARN_AT, FORCE_AFTER = 20, 50, 6, 3  # MAX_AGENTIC_TURNS(_CAP), TURNS_WARN_AT
 SUMMARIZE_OVER_TOKENS = 125  # TOOL_RESULT_SUMMARIZE_SKIP
+TEMPERATURE, OLLAMA_NUM_CTX = 0.2, 128_000  # what every loop request carries
 
 
 def max_turns(n_hunks: int) -> int:
@@ -284,16 +285,19 @@ class ToolSession:
         return self.bonus or self.turn == self.max_turns or self.no_tool_streak >= FORCE_AFTER
 
     def request(self) -> dict:
-        """The next request's messages, tools and tool_choice (only finalize on the last turn)."""
+        """The next request body as the tool sends it, less ``model``: only finalize on the
+        last turn, forced with tool_choice except on native Ollama (which has options)."""
         if self.last_turn:
             choice = None if self.ollama else {"type": "function", "function": {"name": TERMINAL}}
             tools = [self.spec.terminal_spec]
         else:
             choice = None if self.ollama else "auto"
             tools = self.spec.tools
-        body = {"messages": list(self.messages), "tools": tools}
-        if choice is not None:
-            body["tool_choice"] = choice
+        body = {"messages": list(self.messages), "stream": False, "tools": tools}
+        if self.ollama:
+            body |= {"keep_alive": "1h", "options": {"temperature": TEMPERATURE, "num_ctx": OLLAMA_NUM_CTX}}
+        else:
+            body |= {"temperature": TEMPERATURE, "tool_choice": choice}
         return body
 
     # -- what the tool does with a reply ---------------------------------------------
