@@ -35,8 +35,6 @@ _ENV = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1
 HARVEST_GIT = ["-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false", "-c", "diff.renames=true"]
 TOOL_GIT = ["-c", "core.quotePath=false"]
 
-DIFFS_SEEN: list[str] = []  # every diff the tests produce, for the property test at the end
-
 
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True,
@@ -116,19 +114,21 @@ def scratch(tmp_path_factory):
     # The working tree the tool sees: head's files, base in HEAD and the index (all unstaged).
     git(repo, "reset", "-q", base)
     tool_hunks: list[Hunk] = []
+    tool_diffs: list[str] = []
     for path in git(repo, *TOOL_GIT, "diff", "--name-only", "--no-ext-diff").splitlines():
         diff = git(repo, *TOOL_GIT, "diff", "-M", "--no-color", "--no-ext-diff", "--", path)
         if diff.strip():
             tool_hunks.extend(split_file(diff, path))
+            tool_diffs.append(diff)
     for path in git(repo, *TOOL_GIT, "ls-files", "--others", "--exclude-standard").splitlines():
         tool_hunks.append(Hunk(f"{path}::1", path, 1, "", "", "untracked", path, ""))
-    DIFFS_SEEN.append(harvested)
 
     def old_content(path: str) -> bytes:
         return subprocess.run(["git", "-C", str(repo), "show", f"{base}:{path}"], check=True,
                               capture_output=True, env=_ENV).stdout
 
-    return {"repo": repo, "base": base, "harvested": harvested, "tool": tool_hunks, "old_content": old_content}
+    return {"repo": repo, "base": base, "harvested": harvested, "tool": tool_hunks, "tool_diffs": tool_diffs,
+            "old_content": old_content}
 
 
 def ignored(path: str) -> bool:
@@ -217,12 +217,21 @@ def test_rename_without_the_old_content_is_marked(scratch):
     assert TEXTS.unknown_old_body in render_user_turn(list(hunks.values()))
 
 
-def test_total_cap_closes_with_an_omitted_line():
-    diff = "".join(
+def capped_diff() -> str:
+    return "".join(
         f"diff --git a/f{i}.txt b/f{i}.txt\nindex 1111111..2222222 100644\n--- a/f{i}.txt\n+++ b/f{i}.txt\n"
         f"@@ -1 +1 @@\n-old\n+{'y' * 5000}\n" for i in range(40))
-    DIFFS_SEEN.append(diff)
-    hunks = example_hunks(diff)
+
+
+def quoted_diff() -> str:
+    return ('diff --git "a/caf\\303\\251.txt" "b/caf\\303\\251.txt"\nindex 1111111..2222222 100644\n'
+            '--- "a/caf\\303\\251.txt"\n+++ "b/caf\\303\\251.txt"\n@@ -1 +1 @@\n-a\n+b\n'
+            "diff --git a/with space.txt b/with space.txt\nindex 1111111..2222222 100644\n"
+            "--- a/with space.txt\n+++ b/with space.txt\n@@ -1 +1 @@\n-a\n+b\n")
+
+
+def test_total_cap_closes_with_an_omitted_line():
+    hunks = example_hunks(capped_diff())
     turn = render_user_turn(hunks)
     assert turn.endswith(TEXTS.omitted.format(limit=TOTAL_CHARS))
     shown = next(k for k in range(1, 41) if sum(len(h.patch) for h in hunks[:k]) >= TOTAL_CHARS)
@@ -254,29 +263,31 @@ def test_file_label_converts_to_hunks_and_back(scratch):
 
 
 def test_quoted_paths_are_read_unquoted():
-    diff = ('diff --git "a/caf\\303\\251.txt" "b/caf\\303\\251.txt"\nindex 1111111..2222222 100644\n'
-            '--- "a/caf\\303\\251.txt"\n+++ "b/caf\\303\\251.txt"\n@@ -1 +1 @@\n-a\n+b\n'
-            "diff --git a/with space.txt b/with space.txt\nindex 1111111..2222222 100644\n"
-            "--- a/with space.txt\n+++ b/with space.txt\n@@ -1 +1 @@\n-a\n+b\n")
-    DIFFS_SEEN.append(diff)
-    assert [h.id for h in example_hunks(diff)] == ["café.txt::1", "with space.txt::1"]
+    hunks = example_hunks(quoted_diff())
+    assert [h.id for h in hunks] == ["café.txt::1", "with space.txt::1"]
+    assert hunks[0].patch.startswith("diff --git a/café.txt b/café.txt\n")  # as the tool's git prints it
 
 
 def _check_properties(diff: str) -> None:
-    files = split_diff(diff)
-    assert "".join(f.text for f in files) == diff[diff.find("diff --git"):]
-    for f in files:
-        assert f.header + "".join(h.body for h in f.hunks) == f.text, f.path
+    """Each file's header plus its hunks' bodies, in order, is that file's slice of the diff."""
+    offset = diff.find("diff --git")
+    for f in split_diff(diff):
+        pieces = f.header + "".join(h.body for h in f.hunks)
+        assert diff[offset : offset + len(pieces)] == pieces, f.path
+        offset += len(pieces)
+        assert pieces.startswith("diff --git ")
         assert [h.index for h in f.hunks] == list(range(1, len(f.hunks) + 1))
-    ids = [h.id for f in files for h in f.hunks]
+        for h in f.hunks:
+            assert h.kind != "text" or (h.body.startswith("@@") and "\n@@" not in h.header)
+    assert offset == len(diff)
+    ids = [h.id for f in split_diff(diff) for h in f.hunks]
     assert len(ids) == len(set(ids))
-    view = [h.id for h in tool_view(files)]
+    view = [h.id for h in tool_view(split_diff(diff))]
     assert len(view) == len(set(view))
 
 
-def test_properties_hold_for_every_diff_the_tests_made():
-    assert DIFFS_SEEN, "runs after the tests that make diffs"
-    for diff in DIFFS_SEEN:
+def test_properties_hold_for_every_diff_the_tests_made(scratch):
+    for diff in [scratch["harvested"], *scratch["tool_diffs"], capped_diff(), quoted_diff()]:
         _check_properties(diff)
 
 
