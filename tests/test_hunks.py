@@ -296,3 +296,18 @@ def test_properties_hold_for_the_shared_sample():
     with SHARED_SAMPLE.open() as handle:
         for line in handle:
             _check_properties(json.loads(line)["diff"])
+
+
+def test_the_domain_imports_no_django_and_no_app():
+    """gsctune/domain stays a plain-Python core (the package's own __init__ loads Celery, not it)."""
+    import ast
+
+    domain = Path(__file__).resolve().parents[1] / "gsctune" / "domain"
+    for module in domain.glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                top = name.split(".")[0]
+                assert top not in {"django", "labeling", "training", "evaluation", "celery"}, (module.name, name)
+                assert not name.startswith("gsctune.") or name.startswith("gsctune.domain"), (module.name, name)
