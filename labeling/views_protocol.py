@@ -5,6 +5,7 @@ from django.shortcuts import get_object_or_404, render
 
 from .models import ProtocolVersion
 from .protocol.scratch import CASES, tool_command
+from .protocol.session import MOVES
 
 CAPTURE_PORT = 8766  # the command's default --port
 SCRATCH_DIR = "var/capture-scratch"
@@ -33,12 +34,17 @@ def _diff_lines(diff: str) -> list[tuple[str, str]]:
     return out
 
 
+def _move_order(move: str) -> tuple[int, str]:
+    """Replies in the order the script made its moves; anything else after them."""
+    return (MOVES.index(move) if move in MOVES else len(MOVES), move)
+
+
 def protocol_detail(request, pk: int):
     version = get_object_or_404(ProtocolVersion, pk=pk)
     tools = [{"name": t.get("function", {}).get("name", "?"), "json": json.dumps(t, indent=2, ensure_ascii=False)}
              for t in version.tools]
     replies = [{"move": move, "text": text, "layout": version.reply_layouts.get(move, "")}
-               for move, text in sorted(version.replies.items())]
+               for move, text in sorted(version.replies.items(), key=lambda kv: _move_order(kv[0]))]
     later = ProtocolVersion.objects.filter(drift_from=version).order_by("id").first()
     return render(request, "labeling/protocol/detail.html", {
         "version": version, "tools": tools, "replies": replies, "diff_lines": _diff_lines(version.drift_diff),

@@ -19,7 +19,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from labeling.models import ProtocolVersion
-from labeling.protocol.layout import hunk_ids, user_turn_layout
+from labeling.protocol.layout import hunk_ids, reply_layout, user_turn_layout
 from labeling.protocol.scratch import CASES, make_scratch_repo, scratch_cases
 from labeling.protocol.session import SUMMARY_TEXT, UNKNOWN_ID, CaptureServer, CaptureSession
 from labeling.protocol.store import CaptureIncomplete, store_capture
@@ -170,7 +170,7 @@ def test_endpoint_answers_what_the_tool_asks_before_the_loop():
     assert status == 200 and models["data"][0]["id"] == "my-capture"
     assert tool.answers["props"] == 404
     status, tokens = tool.answers["tokenize"]
-    assert status == 200 and isinstance(tokens["tokens"], list) and len(tokens["tokens"]) == 7
+    assert status == 200 and isinstance(tokens["tokens"], list) and len(tokens["tokens"]) == 2  # 30 chars / 16
     assert tool.answers["summary"] == SUMMARY_TEXT
     paths = [(r["method"], r["path"], r["status"]) for r in result["requests"]]
     assert paths[:4] == [("GET", "/v1/models", 200), ("GET", "/props", 404), ("POST", "/tokenize", 200),
@@ -202,6 +202,14 @@ def test_streamed_tool_request_gets_the_call_as_server_sent_events():
     assert call["function"]["name"] == "emit_commit"
     assert json.loads(call["function"]["arguments"])["commit"]["hunks"] == hunk_ids(user)[:3]
     assert events[-1]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def test_one_shot_tool_request_is_answered_but_not_taken_for_the_loop():
+    session = CaptureSession()
+    body = json.dumps({"tools": TOOLS[1:2], "messages": [{"role": "user", "content": "a one-shot question"}]})
+    status, _, out = session.handle("POST", "/v1/chat/completions", body.encode())
+    assert status == 200 and json.loads(out)["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == "emit_commit"
+    assert session.first_request is None and session.log[-1]["note"] == "tool request without a system message"
 
 
 def test_forced_finalize_on_the_last_turn_is_answered_with_a_valid_finalize():
@@ -243,6 +251,7 @@ def test_capture_is_stored_as_a_protocol_version():
     assert replies["finalize_rejected"].startswith("Refused: not covered: img/pic0.bin::1")
     assert replies["finalize_accepted"] == ""
     assert version.reply_layouts["emit_accepted"] == "Accepted commit '{subject}'. Still unassigned:\n- {hunk_id}"
+    assert version.reply_layouts["finalize_rejected"] == "Refused: not covered: {hunk_id}, …\nFix it and finalize again."
     assert version.reply_layouts["emit_duplicate_id"] == "Refused: '{hunk_id}' belongs to an earlier commit."
     assert [r["path"] for r in version.raw_capture][:3] == ["/v1/models", "/props", "/tokenize"]
     spec = version.to_spec_dict()
@@ -272,7 +281,7 @@ def test_drift_guard_same_protocol_same_version_changed_protocol_new_version():
     assert created and second.pk != first.pk and second.drift_from_id == first.pk
     assert second.drift_diff == diff
     assert f"--- system prompt (#{first.pk})" in diff and "+++ system prompt (this capture)" in diff
-    assert "-Answer only with tool calls." in diff and "+Answer with one tool call per turn." in diff
+    assert "\n-Answer only with tool calls.\n+Answer with one tool call per turn.\n" in diff
     assert f"--- tools (#{first.pk})" in diff and '"gitignore"' in diff
     assert "user-turn layout" not in diff
     assert ProtocolVersion.objects.count() == 2
@@ -294,6 +303,8 @@ def test_layout_takes_out_the_repositorys_values():
     b = user_turn_layout(render_user_turn(repo_hunks(7), "another"), ["another"])
     keys = ("hunk_list_header", "hunk_line_forms", "diff_header", "section_header", "body_forms")
     assert {k: a[k] for k in keys} == {k: b[k] for k in keys}
+    summarized = reply_layout(f"[short form r3]\n{SUMMARY_TEXT}", ["a.py::1"], summary=SUMMARY_TEXT)
+    assert summarized == "[short form r{n}]\n{llm_summary}"
     # ::10 must not be read as ::1 followed by a 0.
     many = render_user_turn([(f"a.py::{i}", "diff", patch("a.py", i)) for i in range(1, 12)], "")
     assert hunk_ids(many)[9] == "a.py::10"
@@ -417,5 +428,6 @@ def test_pages_show_the_capture_escaped_with_the_drift(client, reviewer_user):
     assert '<span class="add">+&lt;script&gt;' in page
     assert "emit_commit" in page and "Hunks waiting for a commit:" in page and "--- {hunk_id} ---" in page
     assert "no reply: the tool accepted it and ended its loop" in page
+    assert page.index(">emit_accepted<") < page.index(">emit_unknown_id<") < page.index(">finalize_accepted<")
     assert client.get(reverse("protocol-detail", args=[first.pk])).status_code == 200
     assert client.get(reverse("protocol-detail", args=[987654])).status_code == 404

@@ -16,6 +16,8 @@ import re
 # A line of the hunk list: two spaces, the id, two spaces, what the tool says about it.
 HUNK_LINE = re.compile(r"^  (?P<id>\S(?:.*?\S)?::\d+)  (?P<rest>\S.*)$")
 DIGITS = re.compile(r"\d+")
+# An inline list of ids ("a::1, b::2" or "['a::1', 'b::2']") is one form whatever its length.
+ID_RUN = re.compile(r"\{hunk_id\}([^\w\n{}]{1,4})\{hunk_id\}(?:\1\{hunk_id\})*")
 # Parts of the layout that the content hash covers (the skeleton is for reading only).
 HASHED_LAYOUT_KEYS = ("hunk_list_header", "hunk_line_forms", "diff_header", "section_header", "body_forms")
 
@@ -43,7 +45,8 @@ def _placeholders(text: str, ids: list[str], extra: dict[str, str] | None = None
         text = text.replace(value, f"\0{values[value]}\0")
     parts = text.split("\0")
     # Even parts are literal text (digits become {n}); odd parts are placeholders already.
-    return "".join(DIGITS.sub("{n}", p) if i % 2 == 0 else p for i, p in enumerate(parts))
+    text = "".join(DIGITS.sub("{n}", p) if i % 2 == 0 else p for i, p in enumerate(parts))
+    return ID_RUN.sub(lambda m: "{hunk_id}" + m[1] + "…", text)
 
 
 def _collapse(lines: list[str]) -> list[str]:
@@ -117,9 +120,13 @@ def user_turn_layout(user_turn: str, summaries: list[str] | None = None) -> dict
     return layout
 
 
-def reply_layout(text: str, ids: list[str], subject: str = "") -> str:
-    """A tool reply with its subject, ids and numbers replaced by placeholders."""
-    extra = {subject: "{subject}"} if subject else {}
+def reply_layout(text: str, ids: list[str], subject: str = "", summary: str = "") -> str:
+    """A tool reply with its subject, ids and numbers replaced by placeholders.
+
+    ``summary`` is the capture's answer to summary requests: a reply the tool summarized
+    before sending shows it as ``{llm_summary}``.
+    """
+    extra = {k: v for k, v in ((subject, "{subject}"), (summary, "{llm_summary}")) if k}
     return "\n".join(_collapse(_placeholders(text, ids, extra).split("\n")))
 
 
@@ -152,8 +159,6 @@ def drift_diff(old: dict, new: dict, old_name: str = "stored", new_name: str = "
     ):
         a, b = render(old.get(key)), render(new.get(key))
         if a != b:
-            parts.extend(difflib.unified_diff(a.splitlines(keepends=True), b.splitlines(keepends=True),
+            parts.extend(difflib.unified_diff(a.splitlines(), b.splitlines(), lineterm="",
                                               fromfile=f"{title} ({old_name})", tofile=f"{title} ({new_name})"))
-            if parts and not parts[-1].endswith("\n"):
-                parts[-1] += "\n"
-    return "".join(parts)
+    return "".join(f"{line}\n" for line in parts)

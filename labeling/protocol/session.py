@@ -28,6 +28,7 @@ from .layout import hunk_ids
 EMIT = "emit_commit"
 FINALIZE = "finalize_commits"
 UNKNOWN_ID = "gsctune-capture/not-in-the-list.txt::1"
+TOKEN_CHARS = 16  # characters per token that /tokenize reports
 SUMMARY_TEXT = "gsctune capture: placeholder summary of the content above."
 SUBJECT = "chore(capture): record the protocol of the running tool"
 BODY = ("gsctune plays a scripted session to record how the tool\n"
@@ -79,8 +80,10 @@ class CaptureSession:
         if path == "/props":
             return 404, "application/json", _json({"error": {"code": 404, "message": "no /props on the capture server"}}), ""
         if method == "POST" and path == "/tokenize":
+            # Few tokens per character on purpose: the tool then keeps its replies under its
+            # summarize threshold, so the capture records them verbatim.
             text = payload.get("content", "") if isinstance(payload, dict) else ""
-            n = max(1, len(text) // 4) if text else 0
+            n = -(-len(text) // TOKEN_CHARS) if isinstance(text, str) else 0
             return 200, "application/json", _json({"tokens": list(range(n))}), ""
         if method == "POST" and path in ("/v1/chat/completions", "/chat/completions"):
             if not isinstance(payload, dict) or not isinstance(payload.get("messages"), list):
@@ -97,6 +100,12 @@ class CaptureSession:
             self.summaries.append(SUMMARY_TEXT)
             return (*_completion({"role": "assistant", "content": SUMMARY_TEXT}, "stop", self.model, stream), "summary request")
         messages = payload["messages"]
+        has_system = any(m.get("role") == "system" for m in messages)
+        if not has_system:  # a one-shot forced call, not the tool loop: answer it, record nothing
+            name = tools[0].get("function", {}).get("name", "")
+            call = {"id": "call_1", "type": "function", "function": {"name": name, "arguments": "{}"}}
+            message = {"role": "assistant", "content": "", "tool_calls": [call]}
+            return (*_completion(message, "tool_calls", self.model, stream), "tool request without a system message")
         if self.first_request is None:
             self.first_request = {
                 "system": next((m.get("content") for m in messages if m.get("role") == "system"), ""),

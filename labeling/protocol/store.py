@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from ..models import ProtocolVersion
 from .layout import content_hash, drift_diff, hunk_ids, reply_layout, user_turn_layout
-from .session import SUBJECT, UNKNOWN_ID
+from .session import SUBJECT, SUMMARY_TEXT, UNKNOWN_ID
 
 
 class CaptureIncomplete(ValueError):
@@ -29,7 +29,7 @@ def protocol_from_capture(result: dict) -> dict:
         "user_turn": user,
         "user_layout": user_turn_layout(user, result.get("summaries")),
         "replies": replies,
-        "reply_layouts": {move: reply_layout(text, [*ids, UNKNOWN_ID], SUBJECT) for move, text in sorted(replies.items())},
+        "reply_layouts": {move: reply_layout(text, [*ids, UNKNOWN_ID], SUBJECT, SUMMARY_TEXT) for move, text in sorted(replies.items())},
     }
 
 
