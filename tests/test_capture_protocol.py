@@ -77,11 +77,36 @@ def repo_hunks(seed: int) -> list[tuple[str, str, str]]:
     return hunks
 
 
+def _git(repo, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+
+
+def scratch_hunks(repo) -> list[tuple[str, str, str]]:
+    """The scratch repository's hunks as PROTOCOL.md describes the tool's split (a simplified stand-in)."""
+    hunks = []
+    for path in _git(repo, "diff", "--name-only").split():
+        diff = _git(repo, "diff", "-M", "--no-color", "--no-ext-diff", "--", path)
+        if "Binary files" in diff:
+            hunks.append((f"{path}::1", "binary", ""))
+            continue
+        lines = diff.splitlines(keepends=True)
+        starts = [i for i, line in enumerate(lines) if line.startswith("@@")] or [len(lines)]
+        header = "".join(lines[:starts[0]])
+        bodies = ["".join(lines[a:b]) for a, b in zip(starts, [*starts[1:], len(lines)])] or [""]
+        for n, body in enumerate(bodies, 1):
+            kind = "big" if len(header + body) > 6000 else "diff"
+            hunks.append((f"{path}::{n}", kind, (header + body).rstrip("\n")))
+    hunks += [(f"{p}::1", "untracked", "") for p in _git(repo, "ls-files", "--others", "--exclude-standard").split()]
+    return hunks
+
+
 class FakeTool:
     """Plays git-smart-commit's side against an OpenAI-compatible base URL (requests as the tool shapes them)."""
 
-    def __init__(self, api_base: str, model: str = "capture", system: str = SYSTEM, tools=TOOLS, seed: int = 0):
+    def __init__(self, api_base: str, model: str = "capture", system: str = SYSTEM, tools=TOOLS, seed: int = 0,
+                 repo=None):
         self.api_base, self.model, self.system, self.tools, self.seed = api_base, model, system, tools, seed
+        self.repo = repo
         self.root = api_base.removesuffix("/v1")
         self.answers: dict[str, object] = {}
 
@@ -95,7 +120,8 @@ class FakeTool:
             self.answers["tokenize"] = (tok.status_code, tok.json())
             summary = self._stream_summary(http)
             self.answers["summary"] = summary
-            return self._loop(http, render_user_turn(repo_hunks(self.seed), summary))
+            hunks = scratch_hunks(self.repo) if self.repo else repo_hunks(self.seed)
+            return self._loop(http, render_user_turn(hunks, summary))
 
     def _stream_summary(self, http: httpx.Client) -> str:
         payload = {"model": self.model, "stream": True, "temperature": 0.2,
@@ -243,6 +269,11 @@ def test_capture_is_stored_as_a_protocol_version():
     assert layout["body_forms"] == ["(untracked in the test: no diff)", "[binary in the test]",
                                     "[long hunk, summarized] {llm_summary}", "{patch}"]
     assert layout["n_hunks"] == 6
+    assert layout["skeleton"] == (
+        "Hunks waiting for a commit:\n  {hunk_id}  (+{n}/-{n})\n  {hunk_id}  [binary in the test]\n"
+        "  {hunk_id}  (untracked in the test)\n\nThe hunks:\n--- {hunk_id} ---\n{patch}\n\n"
+        "--- {hunk_id} ---\n[long hunk, summarized] {llm_summary}\n\n--- {hunk_id} ---\n[binary in the test]\n\n"
+        "--- {hunk_id} ---\n(untracked in the test: no diff)")
     replies = version.replies
     assert replies["emit_accepted"].startswith("Accepted commit 'chore(capture): ")
     assert replies["emit_accepted"].endswith("- img/pic0.bin::1\n- new_0.py::1\n- notes/long0.txt::1")
@@ -373,7 +404,8 @@ def test_command_prints_the_tool_command_waits_and_stores(tmp_path):
 
     def drive():
         try:
-            FakeTool(_api_base(out)).run()
+            # The scratch repository exists once the command has printed the endpoint.
+            FakeTool(_api_base(out), repo=tmp_path / "s").run()
         except Exception as exc:  # reported by the assertion below
             errors.append(exc)
 
@@ -390,6 +422,13 @@ def test_command_prints_the_tool_command_waits_and_stores(tmp_path):
     assert all(f"[x] {label}" in text for label in CASES.values())
     version = ProtocolVersion.objects.get()
     assert version.tool_commit == "c2f41fb" and version.system_prompt == SYSTEM
+    ids = hunk_ids(version.user_turn)
+    assert {"notes/many.txt::2", "notes/many.txt::10", "tools/run.sh::1", "docs/new_name.md::1", "src/__init__.py::1",
+            "assets/logo.bin::1", "package-lock.json::1", "docs/old_name.md::1"} <= set(ids)
+    assert version.user_layout["n_hunks"] == len(ids) == 24
+    assert set(version.user_layout["body_forms"]) == {
+        "{patch}", "[binary in the test]", "(untracked in the test: no diff)", "[long hunk, summarized] {llm_summary}"}
+    assert version.replies["finalize_accepted"] == "" and version.replies["emit_accepted"].startswith("Accepted")
     assert f"Stored new git-smart-commit protocol #{version.pk}" in text
     assert "tools (3): read_file, emit_commit, finalize_commits" in text
     assert "GET /props -> 404" in text and reverse("protocol-detail", args=[version.pk]) in text

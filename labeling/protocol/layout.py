@@ -60,15 +60,14 @@ def _collapse(lines: list[str]) -> list[str]:
 
 def _sections(body: str, ids: list[str]) -> list[tuple[str, str, str]]:
     """(header line, hunk id, section body) for each ``--- id ---`` section of the diff part."""
+    known = set(ids)
     header_of = {}
     lines = body.split("\n")
     found = []
     for i, line in enumerate(lines):
-        for hunk_id in ids:
-            if line.startswith("---") and line.endswith("---") and line[3:-3].strip() == hunk_id:
-                header_of[i] = hunk_id
-                found.append(i)
-                break
+        if len(line) > 6 and line.startswith("---") and line.endswith("---") and line[3:-3].strip() in known:
+            header_of[i] = line[3:-3].strip()
+            found.append(i)
     sections = []
     for n, start in enumerate(found):
         end = found[n + 1] if n + 1 < len(found) else len(lines)
@@ -99,25 +98,20 @@ def user_turn_layout(user_turn: str, summaries: list[str] | None = None) -> dict
         end_of_list += 1
     rest = "\n".join(lines[end_of_list:])
     sections = _sections(rest, ids)
+    before = rest.split(sections[0][0], 1)[0] if sections else rest
     if sections:
-        before = rest.split(sections[0][0], 1)[0]
         layout["diff_header"] = before.strip()
         layout["section_header"] = _placeholders(sections[0][0], ids)
-        forms = set()
-        for _, _, body in sections:
-            is_patch = body.startswith(("diff --git", "@@"))
-            forms.add("{patch}" if is_patch else _placeholders(body, ids, extra))
-        layout["body_forms"] = sorted(forms)
-    skeleton_lines = []
-    for line in lines:
-        skeleton_lines.append(_placeholders(line, ids, extra) if HUNK_LINE.match(line) else line)
-    skeleton = "\n".join(skeleton_lines)
-    for header, hunk_id, body in reversed(sections):
-        is_patch = body.startswith(("diff --git", "@@"))
-        shown = "{patch}" if is_patch else _placeholders(body, ids, extra)
-        skeleton = skeleton.replace(f"{header}\n{body}", f"{_placeholders(header, ids)}\n{shown}", 1)
-    layout["skeleton"] = "\n".join(_collapse(skeleton.split("\n")))
+        layout["body_forms"] = sorted({_body_form(body, ids, extra) for _, _, body in sections})
+    head = [_placeholders(line, ids, extra) if HUNK_LINE.match(line) else line for line in lines[:end_of_list]]
+    shown = [f"{_placeholders(header, ids)}\n{_body_form(body, ids, extra)}" for header, _, body in sections]
+    layout["skeleton"] = "\n".join(_collapse(head)) + "\n" + before + "\n\n".join(_collapse(shown))
     return layout
+
+
+def _body_form(body: str, ids: list[str], extra: dict[str, str]) -> str:
+    """A section body's form: ``{patch}`` for a diff, else the text with its values taken out."""
+    return "{patch}" if body.startswith(("diff --git", "@@")) else _placeholders(body, ids, extra)
 
 
 def reply_layout(text: str, ids: list[str], subject: str = "", summary: str = "") -> str:
