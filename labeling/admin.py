@@ -55,3 +55,14 @@ class ProtocolVersionAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
+
+
+from .models import CaptureJob  # noqa: E402
+
+
+@admin.register(CaptureJob)
+class CaptureJobAdmin(admin.ModelAdmin):
+    list_display = ("id", "state", "port", "model_name", "tool_commit", "protocol_version", "new_version", "created_at")
+    list_filter = ("state",)
+    readonly_fields = ("protocol_version", "new_version", "drifted", "scratch_path", "created_at", "started_at",
+                       "finished_at", "heartbeat_at")

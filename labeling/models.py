@@ -589,3 +589,47 @@ class ProtocolVersion(models.Model):
             raise ValidationError("A protocol version never changes; store a new capture instead.")
         self.content_hash = new_hash
         super().save(*args, **kwargs)
+
+
+class CaptureJob(Job):
+    """A capture started from the page: a worker serves the endpoint, waits for the tool, stores a version."""
+
+    port = models.PositiveIntegerField(default=8766, validators=[MinValueValidator(1024), MaxValueValidator(65535)],
+                                       help_text="Port on 127.0.0.1 of the worker's machine.")
+    model_name = models.CharField("model", max_length=100, default="capture",
+                                  help_text="The --model to pass to the tool; /v1/models lists it first.")
+    tool_name = models.CharField(max_length=100, default="git-smart-commit")
+    tool_commit = models.CharField(max_length=100, blank=True, help_text="The tool's commit or version, as you know it.")
+    timeout_s = models.PositiveIntegerField("timeout (seconds)", default=900,
+                                            validators=[MinValueValidator(10), MaxValueValidator(3600)])
+    make_scratch = models.BooleanField("make a scratch repository", default=True,
+                                       help_text="The worker makes one under the data directory to run the tool in.")
+    scratch_path = models.CharField(max_length=1000, blank=True, editable=False)
+    protocol_version = models.ForeignKey(ProtocolVersion, null=True, blank=True, on_delete=models.SET_NULL,
+                                         related_name="captures")
+    new_version = models.BooleanField(default=False)
+    drifted = models.BooleanField(default=False, help_text="Differs from the version stored before it.")
+
+    status_template = "labeling/protocol/_capture_status.html"
+
+    def __str__(self) -> str:
+        return f"Capture {self.pk} on port {self.port}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("protocol-capture-detail", args=[self.pk])
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def tool_command(self) -> str:
+        from .protocol.scratch import tool_command
+
+        prefix = f"cd {self.scratch_path} && " if self.scratch_path else ""
+        return prefix + tool_command(self.api_base, self.model_name)
+
+    def perform(self, progress) -> None:
+        from .protocol.run import run_capture_job
+
+        run_capture_job(self, progress)

@@ -1,9 +1,14 @@
 """Protocol versions: what was captured from the user's git-smart-commit, and how to capture again."""
 import json
 
-from django.shortcuts import get_object_or_404, render
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
-from .models import ProtocolVersion
+from gsctune.permissions import staff_required
+
+from .forms_protocol import CaptureJobForm
+from .models import CaptureJob, ProtocolVersion
 from .protocol.scratch import CASES, tool_command
 from .protocol.session import MOVES
 
@@ -11,8 +16,11 @@ CAPTURE_PORT = 8766  # the command's default --port
 SCRATCH_DIR = "var/capture-scratch"
 
 
-def _commands() -> dict:
+def _list_context(form=None) -> dict:
     return {
+        "versions": ProtocolVersion.objects.select_related("drift_from"),
+        "captures": CaptureJob.objects.select_related("protocol_version", "created_by")[:10],
+        "form": form or CaptureJobForm(),
         "capture": f".venv/bin/python manage.py capture_protocol --scratch {SCRATCH_DIR} --tool-commit SHA",
         "tool": f"cd {SCRATCH_DIR} && {tool_command(f'http://127.0.0.1:{CAPTURE_PORT}/v1')}",
         "cases": CASES.values(),
@@ -20,8 +28,27 @@ def _commands() -> dict:
 
 
 def protocol_list(request):
-    versions = ProtocolVersion.objects.select_related("drift_from")
-    return render(request, "labeling/protocol/list.html", {"versions": versions, **_commands()})
+    return render(request, "labeling/protocol/list.html", _list_context())
+
+
+@require_POST
+@staff_required("Only staff can start a capture.")
+def protocol_capture_new(request):
+    """Queue a CaptureJob: a worker serves the endpoint on the chosen port until the tool has run."""
+    form = CaptureJobForm(request.POST)
+    if not form.is_valid():
+        return render(request, "labeling/protocol/list.html", _list_context(form), status=400)
+    job = form.save(commit=False)
+    job.created_by = request.user
+    job.save()
+    job.enqueue()
+    messages.success(request, f"{job} queued: run the command below once it is waiting.")
+    return redirect(job)
+
+
+def protocol_capture_detail(request, pk: int):
+    job = get_object_or_404(CaptureJob.objects.select_related("protocol_version"), pk=pk)
+    return render(request, "labeling/protocol/capture.html", {"job": job})
 
 
 def _diff_lines(diff: str) -> list[tuple[str, str]]:

@@ -18,10 +18,12 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from labeling.models import ProtocolVersion
+from gsctune.jobs import execute_job
+from labeling.models import CaptureJob, ProtocolVersion
 from labeling.protocol.layout import hunk_ids, reply_layout, user_turn_layout
 from labeling.protocol.scratch import CASES, make_scratch_repo, scratch_cases
-from labeling.protocol.session import SUMMARY_TEXT, UNKNOWN_ID, CaptureServer, CaptureSession
+from labeling.protocol.run import serve_capture
+from labeling.protocol.session import SUMMARY_TEXT, UNKNOWN_ID, CaptureSession
 from labeling.protocol.store import CaptureIncomplete, store_capture
 
 SYSTEM = "You sort working-tree hunks into commits for the gsctune test suite.\nAnswer only with tool calls."
@@ -175,16 +177,16 @@ class FakeTool:
 
 
 def capture(seed: int = 0, system: str = SYSTEM, tools=TOOLS, model: str = "capture") -> tuple[dict, FakeTool]:
-    server = CaptureServer(port=0, model=model)
-    server.start_background()
-    try:
-        tool = FakeTool(server.api_base, model=model, system=system, tools=tools, seed=seed)
-        tool.run()
-        assert server.wait(5, grace_s=0.2)
-        return server.session.result(), tool
-    finally:
-        server.shutdown()
-        server.server_close()
+    """One capture session driven by the fake tool (it runs to its end inside ``on_ready``)."""
+    tools_used = []
+
+    def drive(server):
+        tools_used.append(FakeTool(server.api_base, model=model, system=system, tools=tools, seed=seed))
+        tools_used[0].run()
+
+    result, finished = serve_capture(port=0, model=model, timeout_s=5, grace_s=0.2, on_ready=drive)
+    assert finished
+    return result, tools_used[0]
 
 
 # ---------------------------------------------------------------- the endpoint
@@ -470,3 +472,103 @@ def test_pages_show_the_capture_escaped_with_the_drift(client, reviewer_user):
     assert page.index(">emit_accepted<") < page.index(">emit_unknown_id<") < page.index(">finalize_accepted<")
     assert client.get(reverse("protocol-detail", args=[first.pk])).status_code == 200
     assert client.get(reverse("protocol-detail", args=[987654])).status_code == 404
+
+
+# ---------------------------------------------------------------- a capture started from the page
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run_job_with_tool(job) -> None:
+    """What the worker does with the queued job, while the fake tool runs in the scratch repository it made."""
+    errors = []
+
+    def drive():
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                try:
+                    httpx.get(f"{job.api_base}/models", timeout=1)
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.05)
+            job.refresh_from_db(fields=["scratch_path"])
+            FakeTool(job.api_base, repo=job.scratch_path or None).run()
+        except Exception as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    thread = threading.Thread(target=drive)
+    thread.start()
+    execute_job(job.job_label, job.pk)
+    thread.join(10)
+    assert not errors, errors
+
+
+@pytest.mark.django_db(transaction=True)
+def test_staff_start_a_capture_that_the_worker_serves_and_stores(client, staff_user, settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+    client.force_login(staff_user)
+    port = _free_port()
+    response = client.post(reverse("protocol-capture-new"), {
+        "port": port, "model_name": "capture", "tool_commit": "c2f41fb", "timeout_s": 30, "make_scratch": "on"})
+    job = CaptureJob.objects.get()
+    assert response.status_code == 302 and response["Location"] == job.get_absolute_url()
+    assert job.state == "queued" and job.created_by == staff_user
+    page = client.get(job.get_absolute_url()).content.decode()
+    assert f"git-smart-commit --api-base http://127.0.0.1:{port}/v1 --model capture --dry-run --json" in page
+    _run_job_with_tool(job)
+    job.refresh_from_db()
+    assert job.state == "succeeded", job.error
+    version = job.protocol_version
+    assert version and job.new_version and version.tool_commit == "c2f41fb" and version.system_prompt == SYSTEM
+    assert job.scratch_path.startswith(str(tmp_path)) and all(scratch_cases(job.scratch_path).values())
+    assert "notes/many.txt::10" in hunk_ids(version.user_turn)
+    assert job.status_message == f"Stored new version #{version.pk}." and job.progress_done == 10
+    status = client.get(job.status_url()).content.decode()
+    assert f'href="{version.get_absolute_url()}"' in status and "(new)" in status
+    listing = client.get(reverse("protocol-list")).content.decode()
+    assert job.get_absolute_url() in listing and "Start capture" in listing
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_capture_without_the_tool_fails_with_the_reason(settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+    job = CaptureJob.objects.create(port=_free_port(), timeout_s=1, make_scratch=False)
+    execute_job(job.job_label, job.pk)
+    job.refresh_from_db()
+    assert job.state == "failed" and "never sent a chat completion with tools" in job.error_reason
+    assert job.protocol_version is None and not ProtocolVersion.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_busy_port_is_refused_by_the_form_and_by_the_worker(client, staff_user):
+    client.force_login(staff_user)
+    busy = CaptureJob.objects.create(port=9123)
+    response = client.post(reverse("protocol-capture-new"), {"port": 9123, "model_name": "capture", "timeout_s": 30})
+    assert response.status_code == 400 and CaptureJob.objects.count() == 1
+    assert f"{busy} is still waiting on this port" in response.content.decode()
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        job = CaptureJob.objects.create(port=holder.getsockname()[1], timeout_s=5, make_scratch=False)
+        execute_job(job.job_label, job.pk)
+    job.refresh_from_db()
+    assert job.state == "failed" and "cannot be used" in job.error_reason and "choose another port" in job.error_reason
+
+
+@pytest.mark.django_db
+def test_only_staff_start_a_capture(client, reviewer_user):
+    client.force_login(reviewer_user)
+    response = client.post(reverse("protocol-capture-new"), {"port": 9000, "model_name": "capture", "timeout_s": 30})
+    assert response.status_code == 403 and "Only staff can start a capture." in response.content.decode()
+    assert not CaptureJob.objects.exists()
+    listing = client.get(reverse("protocol-list")).content.decode()
+    assert "Start capture" not in listing and "Only staff can start a capture here" in listing

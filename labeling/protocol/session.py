@@ -283,11 +283,3 @@ class CaptureServer(ThreadingHTTPServer):
         thread.start()
         return thread
 
-    def wait(self, timeout_s: float, grace_s: float = 2.0) -> bool:
-        """Block until the session finished (True) or ``timeout_s`` passed (False)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.session.finished(grace_s):
-                return True
-            time.sleep(0.05)
-        return self.session.finished(grace_s)

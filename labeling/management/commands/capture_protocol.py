@@ -2,8 +2,8 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
+from labeling.protocol.run import CapturePortBusy, serve_capture
 from labeling.protocol.scratch import CASES, make_scratch_repo, scratch_cases, tool_command
-from labeling.protocol.session import CaptureServer
 from labeling.protocol.store import CaptureIncomplete, capture_summary, store_capture
 
 
@@ -23,6 +23,7 @@ class Command(BaseCommand):
                             help="Seconds without requests after the final move before the session counts as over.")
 
     def handle(self, *args, port, model, tool_name, tool_commit, scratch, timeout, grace, **options):
+        prefix = ""
         if scratch:
             try:
                 repo = make_scratch_repo(scratch)
@@ -32,27 +33,25 @@ class Command(BaseCommand):
             self.stdout.write(f"scratch repository: {repo}")
             for key, label in CASES.items():
                 self.stdout.write(f"  [{'x' if cases[key] else ' '}] {label}")
+            prefix = f"cd {repo} && "
+
+        def ready(server):
+            self.stdout.write("Run this in a scratch repository with changes (--dry-run still unstages staged changes):")
+            self.stdout.write(f"  {prefix}{tool_command(server.api_base, model)}")
+            self.stdout.write(f"waiting up to {timeout:.0f} s for the tool …")
+            self.stdout.flush()
+
+        def logged(entry):
+            self.stdout.write(f"  {entry['method']} {entry['path']} -> {entry['status']}"
+                              + (f" ({entry['note']})" if entry.get("note") else ""))
+
         try:
-            server = CaptureServer(port=port, model=model,
-                                   on_request=lambda e: self.stdout.write(
-                                       f"  {e['method']} {e['path']} -> {e['status']}"
-                                       + (f" ({e['note']})" if e.get("note") else "")))
-        except OSError as exc:
-            raise CommandError(f"--port {port}: cannot listen on 127.0.0.1:{port} ({exc.strerror})") from exc
-        server.start_background()
-        prefix = f"cd {repo} && " if scratch else ""
-        self.stdout.write("Run this in a scratch repository with changes (--dry-run still unstages staged changes):")
-        self.stdout.write(f"  {prefix}{tool_command(server.api_base, model)}")
-        self.stdout.write(f"waiting up to {timeout:.0f} s for the tool …")
-        self.stdout.flush()
-        try:
-            finished = server.wait(timeout, grace)
+            result, finished = serve_capture(port=port, model=model, timeout_s=timeout, grace_s=grace,
+                                             on_ready=ready, on_request=logged)
+        except CapturePortBusy as exc:
+            raise CommandError(f"--port: {exc}") from exc
         except KeyboardInterrupt:
-            finished = False
-        finally:
-            server.shutdown()
-            server.server_close()
-        result = server.session.result()
+            raise CommandError("Interrupted before the session ended: nothing stored.") from None
         if not finished:
             self.stdout.write(self.style.WARNING(
                 "The session did not reach an accepted finalize_commits; storing what was captured."))
