@@ -52,7 +52,7 @@ def run_capture_job(job, progress) -> None:
     if job.make_scratch and not job.scratch_path:
         job.scratch_path = str(make_scratch_repo(Path(settings.DATA_DIR) / "capture-scratch" / f"capture-{job.pk}"))
         type(job).objects.filter(pk=job.pk).update(scratch_path=job.scratch_path)
-    progress.message(f"Waiting for the tool (up to {job.timeout_s} s). Run: {job.tool_command}")
+    progress.message(f"Waiting for the tool on {job.api_base} (up to {job.timeout_s} s).")
     result, finished = serve_capture(port=job.port, model=job.model_name, timeout_s=job.timeout_s,
                                      on_tick=lambda n: progress.set_counts(n), should_stop=lambda: progress.cancelled)
     progress.set_counts(len(result["requests"]))
