@@ -572,3 +572,22 @@ def test_only_staff_start_a_capture(client, reviewer_user):
     assert not CaptureJob.objects.exists()
     listing = client.get(reverse("protocol-list")).content.decode()
     assert "Start capture" not in listing and "Only staff can start a capture here" in listing
+
+
+def test_a_reply_followed_by_a_warning_is_still_recorded_and_flat_schemas_get_flat_arguments():
+    session = CaptureSession()
+    flat = [_spec("emit_commit", "Flat test commit.", {"subject": {"type": "string"},
+                                                       "hunks": {"type": "array"}}, ["subject", "hunks"]), TOOLS[2]]
+    user = render_user_turn(repo_hunks(0), "s")
+    messages = [{"role": "system", "content": [{"type": "text", "text": SYSTEM}]}, {"role": "user", "content": user}]
+    _, _, out = session.handle("POST", "/v1/chat/completions", json.dumps({"tools": flat, "messages": messages}).encode())
+    message = json.loads(out)["choices"][0]["message"]
+    args = json.loads(message["tool_calls"][0]["function"]["arguments"])
+    assert args["hunks"] == hunk_ids(user)[:3] and "commit" not in args
+    assert session.first_request["system"] == SYSTEM
+    messages += [message, {"role": "tool", "tool_call_id": "call_1", "content": "taken (test)"},
+                 {"role": "user", "content": "a test warning after the reply"}]
+    _, _, out = session.handle("POST", "/v1/chat/completions", json.dumps({"tools": flat, "messages": messages}).encode())
+    assert session.replies == {"emit_accepted": "taken (test)"}
+    second = json.loads(json.loads(out)["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"])
+    assert second["hunks"] == [UNKNOWN_ID]

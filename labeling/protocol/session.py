@@ -108,17 +108,18 @@ class CaptureSession:
             return (*_completion(message, "tool_calls", self.model, stream), "tool request without a system message")
         if self.first_request is None:
             self.first_request = {
-                "system": next((m.get("content") for m in messages if m.get("role") == "system"), ""),
-                "user": next((m.get("content") for m in messages if m.get("role") == "user"), ""),
+                "system": _first_text(messages, "system"),
+                "user": _first_text(messages, "user"),
                 "tools": tools,
                 "tool_choice": payload.get("tool_choice"),
             }
         is_first = self._same_conversation(messages)
         calls = [c for m in messages if m.get("role") == "assistant" for c in (m.get("tool_calls") or [])[:1]]
         sent = _moves_sent(calls)
-        if is_first and messages[-1].get("role") == "tool" and sent:
+        reply = _reply_to_last_call(messages)
+        if is_first and reply is not None and sent:
             answered = sent[-1] if sent[-1] != "finalize_accepted" else "finalize_accepted_was_rejected"
-            self.replies.setdefault(answered, messages[-1].get("content") or "")
+            self.replies.setdefault(answered, reply)
         name, args, move = _next_move(messages, tools, payload.get("tool_choice"), calls, sent)
         if is_first:
             self.finalized_at = time.monotonic() if move == "finalize_accepted" else None
@@ -129,9 +130,7 @@ class CaptureSession:
 
     def _same_conversation(self, messages: list[dict]) -> bool:
         first = self.first_request or {}
-        system = next((m.get("content") for m in messages if m.get("role") == "system"), "")
-        user = next((m.get("content") for m in messages if m.get("role") == "user"), "")
-        return system == first.get("system") and user == first.get("user")
+        return _first_text(messages, "system") == first.get("system") and _first_text(messages, "user") == first.get("user")
 
     # ------------------------------------------------------------------ results
 
@@ -151,13 +150,33 @@ class CaptureSession:
                     "requests": list(self.log), "finalized": self.finalized_at is not None}
 
 
+def _text(content) -> str:
+    """A message's text: a string, or the text parts of a list of content blocks."""
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return content if isinstance(content, str) else ""
+
+
+def _first_text(messages: list[dict], role: str) -> str:
+    return next((_text(m.get("content")) for m in messages if m.get("role") == role), "")
+
+
+def _reply_to_last_call(messages: list[dict]) -> str | None:
+    """The tool message that answers the last assistant tool call (warnings or nudges may follow it)."""
+    last_call = max((i for i, m in enumerate(messages) if m.get("role") == "assistant" and m.get("tool_calls")),
+                    default=None)
+    if last_call is None:
+        return None
+    return next((_text(m.get("content")) for m in messages[last_call + 1:] if m.get("role") == "tool"), None)
+
+
 def _moves_sent(calls: list[dict]) -> list[str]:
     """Which scripted move each earlier call was, read from the call itself (the server keeps no turn state)."""
     sent: list[str] = []
     for call in calls:
         fn = call.get("function", {})
         if fn.get("name") == EMIT:
-            hunks = _args(fn).get("commit", {}).get("hunks", [])
+            hunks = _emitted_hunks(fn)
             if hunks == [UNKNOWN_ID]:
                 sent.append("emit_unknown_id")
             else:
@@ -173,20 +192,19 @@ def _next_move(messages, tools, tool_choice, calls, sent) -> tuple[str, dict, st
     """The tool name, arguments and move name for this turn of the script."""
     offered = [t.get("function", {}).get("name") for t in tools]
     forced = tool_choice.get("function", {}).get("name") if isinstance(tool_choice, dict) else None
-    user = next((m.get("content") for m in messages if m.get("role") == "user"), "") or ""
-    ids = hunk_ids(user)
+    ids = hunk_ids(_first_text(messages, "user"))
     first_emit = next((c for c, move in zip(calls, sent) if move == "emit_accepted"), None)
-    emitted = _args(first_emit["function"]).get("commit", {}).get("hunks", []) if first_emit else []
+    emitted = _emitted_hunks(first_emit["function"]) if first_emit else []
     remaining = [h for h in ids if h not in emitted]
     only_finalize = forced == FINALIZE or (FINALIZE in offered and EMIT not in offered)
     todo = [m for m in MOVES if m not in sent and not (m == "emit_duplicate_id" and not emitted)]
     move = "finalize_accepted" if only_finalize or not todo else todo[0]
     if move == "emit_accepted":
-        return EMIT, {"commit": _commit(ids[: max(1, (len(ids) + 1) // 2)])}, move
+        return EMIT, _emit_args(tools, ids[: max(1, (len(ids) + 1) // 2)]), move
     if move == "emit_unknown_id":
-        return EMIT, {"commit": _commit([UNKNOWN_ID])}, move
+        return EMIT, _emit_args(tools, [UNKNOWN_ID]), move
     if move == "emit_duplicate_id":
-        return EMIT, {"commit": _commit(emitted[:1])}, move
+        return EMIT, _emit_args(tools, emitted[:1]), move
     if move == "finalize_rejected":
         return FINALIZE, {"gitignore": [], "skipped_hunks": [] if remaining else [UNKNOWN_ID]}, move
     return FINALIZE, {"gitignore": [], "skipped_hunks": sorted(remaining)}, "finalize_accepted"
@@ -198,6 +216,22 @@ def _args(fn: dict) -> dict:
         return json.loads(raw) if isinstance(raw, str) else dict(raw)
     except (ValueError, TypeError):
         return {}
+
+
+def _emitted_hunks(fn: dict) -> list[str]:
+    args = _args(fn)
+    commit = args.get("commit") if isinstance(args.get("commit"), dict) else args
+    hunks = commit.get("hunks", [])
+    return hunks if isinstance(hunks, list) else []
+
+
+def _emit_args(tools: list[dict], hunks: list[str]) -> dict:
+    """emit_commit's arguments: nested under ``commit`` as PROTOCOL.md says, or flat if the tool's schema is flat."""
+    spec = next((t.get("function", {}) for t in tools if t.get("function", {}).get("name") == EMIT), {})
+    properties = (spec.get("parameters") or {}).get("properties") or {}
+    if "commit" not in properties and "hunks" in properties:
+        return _commit(hunks)
+    return {"commit": _commit(hunks)}
 
 
 def _commit(hunks: list[str]) -> dict:
