@@ -214,7 +214,10 @@ def test_unexpected_requests_get_an_answer_and_a_log_line():
     assert status == 404 and "does not serve GET /api/tags" in json.loads(body)["error"]["message"]
     status, _, _ = session.handle("POST", "/v1/chat/completions", b"{not json")
     assert status == 400
-    assert [e["note"] for e in session.log] == ["unexpected request", "bad chat body"]
+    status, _, body = session.handle("POST", "/v1/chat/completions", b'{"tools": [{}], "messages": ["not a message"]}')
+    assert status == 200 and json.loads(body)["choices"][0]["message"]["content"]
+    assert [e["note"] for e in session.log][:2] == ["unexpected request", "bad chat body"]
+    assert session.log[2]["note"].startswith("capture error: AttributeError")
     assert session.result()["first_request"] is None
 
 

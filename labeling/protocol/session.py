@@ -67,7 +67,15 @@ class CaptureSession:
             self.last_request_at = time.monotonic()
             entry = {"method": method, "path": path, "body": payload if payload is not None else body[:2000].decode("utf-8", "replace")}
             self.log.append(entry)
-            status, ctype, out, note = self._route(method, path, payload)
+            try:
+                status, ctype, out, note = self._route(method, path, payload)
+            except Exception as exc:  # never fail the tool's session: answer, and keep the reason in the log
+                note = f"capture error: {exc!r}"
+                if path.endswith("/chat/completions"):
+                    message = {"role": "assistant", "content": "The capture server could not read this request."}
+                    status, ctype, out = _completion(message, "stop", self.model, False)
+                else:
+                    status, ctype, out = 500, "application/json", _json({"error": {"message": note}})
             entry["status"] = status
             if note:
                 entry["note"] = note
