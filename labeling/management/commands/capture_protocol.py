@@ -52,7 +52,7 @@ class Command(BaseCommand):
             raise CommandError(f"--port: {exc}") from exc
         except KeyboardInterrupt:
             raise CommandError("Interrupted before the session ended: nothing stored.") from None
-        if not finished:
+        if not finished and result["first_request"]:
             self.stdout.write(self.style.WARNING(
                 "The session did not reach an accepted finalize_commits; storing what was captured."))
         try:
