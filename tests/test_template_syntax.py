@@ -21,7 +21,7 @@ from evaluation.models import EvalRun, Prediction
 from evaluation.services import CRITERIA, build_comparison_set, create_eval_run, record_vote
 from gsctune.jobs import JobState, execute_job
 from labeling.export import ExportOptions
-from labeling.models import ImportJob, LabelFailure, Review, Teacher
+from labeling.models import CaptureJob, ImportJob, LabelFailure, ProtocolVersion, Review, Teacher
 from labeling.services_export import create_export
 from labeling.services_labeling import create_run as create_labeling_run
 from labeling.services_review import record_verdict
@@ -124,6 +124,10 @@ def everything(db, tmp_path, settings, staff_user, django_user_model):
                                 n_items=2, user=staff_user)
     first = cset.items.order_by("position").first()
     record_vote(staff_user, first, {x: {c: 4 for c, _ in CRITERIA} for x in "AB"}, "A")  # its reveal page
+    protocol = ProtocolVersion.objects.create(
+        system_prompt="Group the hunks {{ like this }}.", user_turn="Available hunks:\n  a.py::1  (+1/-0)",
+        tools=[{"type": "function", "function": {"name": "emit_commit", "description": "{% raw %} stays text"}}])
+    CaptureJob.objects.create(state=JobState.SUCCEEDED, protocol_version=protocol, new_version=True)
     trun.refresh_from_db()
     Path(trun.output_dir).mkdir(parents=True)
     (Path(trun.output_dir) / "train.log").write_text("step 1 loss 2.0 {{ not a template }}\n")
