@@ -16,6 +16,7 @@ urlpatterns = [
     path("review/", include("labeling.review.urls")),
     path("exports/", include("labeling.export.urls")),
     path("labeling/", include("labeling.runs.urls")),
+    path("labeling/", include("labeling.protocol.urls")),
     path("training/", include("training.urls")),
     path("", include("labeling.examples.urls")),
     path("", include("evaluation.urls")),

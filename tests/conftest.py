@@ -1,4 +1,5 @@
 """Fixtures shared by the whole suite: a real Celery worker process, browser set-up, users."""
+import atexit
 import os
 import shutil
 import signal
@@ -26,12 +27,13 @@ def pytest_collection_modifyitems(items):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Remove this run's data directory (see gsctune/settings_test.py)."""
+    """Remove this run's data directory (see gsctune/settings_test.py) when the process exits:
+    an xdist worker tears its test database down after this hook."""
     from django.conf import settings
 
     data_dir = Path(settings.DATA_DIR)
     if data_dir.parent == ROOT / "var" / "test":
-        shutil.rmtree(data_dir, ignore_errors=True)
+        atexit.register(shutil.rmtree, data_dir, True)
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, message: str = "condition"):

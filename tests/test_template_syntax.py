@@ -23,7 +23,7 @@ from evaluation.runs import create_eval_run
 from gsctune.jobs import JobState, execute_job
 from labeling.export.services import create_export
 from labeling.export.snapshot import ExportOptions
-from labeling.models import ImportJob, LabelFailure, Review, Teacher
+from labeling.models import CaptureJob, ImportJob, LabelFailure, ProtocolVersion, Review, Teacher
 from labeling.review.services import record_verdict
 from labeling.runs.services import create_run as create_labeling_run
 from tests.factories import REVIEW_DIFF as DIFF
@@ -126,6 +126,10 @@ def everything(db, tmp_path, settings, staff_user, django_user_model):
                                 n_items=2, user=staff_user)
     first = cset.items.order_by("position").first()
     record_vote(staff_user, first, {x: {c: 4 for c, _ in CRITERIA} for x in "AB"}, "A")  # its reveal page
+    protocol = ProtocolVersion.objects.create(
+        system_prompt="Group the hunks {{ like this }}.", user_turn="Available hunks:\n  a.py::1  (+1/-0)",
+        tools=[{"type": "function", "function": {"name": "emit_commit", "description": "{% raw %} stays text"}}])
+    CaptureJob.objects.create(state=JobState.SUCCEEDED, protocol_version=protocol, new_version=True)
     trun.refresh_from_db()
     Path(trun.output_dir).mkdir(parents=True)
     (Path(trun.output_dir) / "train.log").write_text("step 1 loss 2.0 {{ not a template }}\n")

@@ -15,7 +15,7 @@ def state_to_booleans(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("labeling", "0004_label_repair_review_token")]
+    dependencies = [("labeling", "0005_protocolversion")]
 
     operations = [
         migrations.AddField(
