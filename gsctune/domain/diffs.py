@@ -19,21 +19,95 @@ COLLAPSE_LINES = 300
 COLLAPSE_CHARS = 20_000
 
 
-def _unquote(path: str) -> str:
-    """Undo git's C-style quoting of unusual paths ("a/caf\\303\\251")."""
-    if path.startswith('"') and path.endswith('"'):
-        raw = path[1:-1].encode("latin-1", "backslashreplace").decode("unicode_escape")
-        try:
-            return raw.encode("latin-1").decode("utf-8")
-        except (UnicodeEncodeError, UnicodeDecodeError):
-            return raw
-    return path
+def unquote(path: str) -> str:
+    """Undo git's C quoting of unusual paths ("a/caf\\303\\251")."""
+    if len(path) < 2 or path[0] != '"' or path[-1] != '"':
+        return path
+    raw = path[1:-1].encode("latin-1", "backslashreplace").decode("unicode_escape")
+    try:
+        return raw.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return raw
 
 
-def _strip_prefix(path: str) -> str:
-    if path[0] == '"':
-        path = _unquote(path)
+def _side(path: str) -> str:
+    path = unquote(path)
     return path[2:] if path[:2] in ("a/", "b/") else path
+
+
+def header_value(header: str, key: str) -> str | None:
+    """The rest of the first header line that starts with ``key`` (after the first line), or None."""
+    at = header.find("\n" + key)
+    if at < 0:
+        return None
+    start = at + 1 + len(key)
+    end = header.find("\n", start)
+    return header[start : len(header) if end < 0 else end]
+
+
+def _paths(header: str) -> tuple[str, str]:
+    """(old, new) paths of one file section, from its ``diff --git`` line or later header lines."""
+    end = header.find("\n")
+    rest = header[11 : len(header) if end < 0 else end]  # after "diff --git "
+    half = (len(rest) - 5) // 2  # "a/P b/P": the common case, unambiguous even with spaces
+    if rest[:2] == "a/" and rest[half + 2 : half + 5] == " b/" and rest[2 : half + 2] == rest[half + 5 :]:
+        return rest[2 : half + 2], rest[2 : half + 2]
+    old, new = header_value(header, "rename from "), header_value(header, "rename to ")
+    if old is not None and new is not None:
+        return unquote(old), unquote(new)
+    minus, plus = header_value(header, "--- "), header_value(header, "+++ ")
+    if minus is not None and plus is not None:
+        old = new = None
+        if minus != "/dev/null":
+            old = _side(minus.rstrip("\t"))
+        if plus != "/dev/null":
+            new = _side(plus.rstrip("\t"))
+        return old or new or "", new or old or ""
+    split = rest.rfind(' "b/')
+    if split < 0:
+        split = rest.rfind(" b/")
+    if split > 0:
+        return _side(rest[:split]), _side(rest[split + 1 :])
+    return rest, rest
+
+
+class Section(NamedTuple):
+    """Where one file's section lies in a diff, and what it says about the file."""
+
+    start: int  # offset of its "diff --git" line
+    end: int  # offset just after it
+    first: int  # offset of the newline before its first "@@" line; -1 when it has none
+    old_path: str
+    path: str  # the new-side path (the old one for a deletion)
+    status: str  # added | deleted | renamed | modified
+
+
+def sections(diff: str) -> list[Section]:
+    """Every file section of a unified git diff, in order (text before the first is not one).
+
+    Plain substring searches instead of a multiline regex: several times faster on
+    diffs of tens of kilobytes, and this is the importer's hot path.
+    """
+    starts = [0] if diff.startswith("diff --git ") else []
+    at = diff.find("\ndiff --git ")
+    while at >= 0:
+        starts.append(at + 1)
+        at = diff.find("\ndiff --git ", at + 1)
+    starts.append(len(diff))
+    out = []
+    for start, end in zip(starts, starts[1:]):
+        first = diff.find("\n@@", start, end)
+        header = diff[start : end if first < 0 else first + 1]
+        old, new = _paths(header)
+        status = "modified"
+        if "\nnew file mode " in header:
+            status = "added"
+        elif "\ndeleted file mode " in header:
+            status, new = "deleted", old
+        elif "\nrename from " in header:
+            status = "renamed"
+        out.append(Section(start, end, first, old, new, status))
+    return out
 
 
 @dataclass
@@ -67,55 +141,17 @@ class Html(str):
         return self
 
 
-class _Header(NamedTuple):
-    start: int  # offset of the "diff --git" line in the diff
-    old_path: str
-    path: str
-
-
-def _headers(diff: str) -> list[_Header]:
-    """The `diff --git a/OLD b/NEW` header of every file section, in order.
-
-    Plain substring searches instead of a multiline regex: several times faster on
-    diffs of tens of kilobytes, and this is the importer's hot path.
-    """
-    starts = [0] if diff.startswith("diff --git ") else []
-    position = diff.find("\ndiff --git ")
-    while position >= 0:
-        starts.append(position + 1)
-        position = diff.find("\ndiff --git ", position + 1)
-    headers = []
-    for start in starts:
-        end = diff.find("\n", start)
-        line = diff[start + 11 : len(diff) if end < 0 else end]
-        split = line.rfind(' "b/')
-        if split < 0:
-            split = line.rfind(" b/")
-        if split > 0 and line[0] in '"a':
-            headers.append(_Header(start, _strip_prefix(line[:split]), _strip_prefix(line[split + 1 :])))
-    return headers
-
-
 def diff_paths(diff: str) -> list[str]:
-    """The new-side (b/) path of every file in the diff, in order."""
-    return [header.path for header in _headers(diff)]
+    """The new-side path of every file in the diff, in order."""
+    return [section.path for section in sections(diff)]
 
 
 def split_diff(diff: str) -> list[FileDiff]:
     """Split a unified git diff into one section per file (text before the first header is dropped)."""
-    headers = _headers(diff)
     files = []
-    for index, header in enumerate(headers):
-        end = headers[index + 1].start if index + 1 < len(headers) else len(diff)
-        text = diff[header.start : end]
+    for section in sections(diff):
+        text = diff[section.start : section.end]
         head, _, body = text.partition("\n@@")
-        status = "modified"
-        if "\nnew file mode" in head:
-            status = "added"
-        elif "\ndeleted file mode" in head:
-            status = "deleted"
-        elif "\nrename from " in head:
-            status = "renamed"
         additions = deletions = 0
         if body:
             for line in ("@@" + body).splitlines():
@@ -125,13 +161,13 @@ def split_diff(diff: str) -> list[FileDiff]:
                     deletions += 1
         files.append(
             FileDiff(
-                path=header.path,
-                old_path=header.old_path,
+                path=section.path,
+                old_path=section.old_path,
                 text=text.rstrip("\n"),
                 additions=additions,
                 deletions=deletions,
                 is_binary="\nBinary files " in head or "\nGIT binary patch" in head,
-                status=status,
+                status=section.status,
             )
         )
     return files
@@ -139,13 +175,12 @@ def split_diff(diff: str) -> list[FileDiff]:
 
 def remove_files(diff: str, paths: set[str]) -> tuple[str, str]:
     """Split a diff into (sections of other files, sections of ``paths``), text kept verbatim."""
-    headers = _headers(diff)
-    if not headers:
+    found = sections(diff)
+    if not found:
         return diff, ""
-    kept, removed = [diff[: headers[0].start]], []
-    for index, header in enumerate(headers):
-        end = headers[index + 1].start if index + 1 < len(headers) else len(diff)
-        (removed if header.path in paths else kept).append(diff[header.start : end])
+    kept, removed = [diff[: found[0].start]], []
+    for section in found:
+        (removed if section.path in paths else kept).append(diff[section.start : section.end])
     return "".join(kept), "".join(removed)
 
 
