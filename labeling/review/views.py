@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
@@ -14,12 +13,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from gsctune.domain.checks import CHECK_TITLES
-from gsctune.domain.commits import CONVENTIONAL_TYPES, parse_subject
-from gsctune.domain.diffs import split_diff
-
-from ..models import Label, Review, ReviewItem
+from ..models import Label, Review
+from .presenters import commit_rows, editor_types, file_owners, label_commits, review_files, titled_findings
 from .services import (
+    LEASES,
     QUEUES,
     VERDICTS,
     LabelNotFound,
@@ -38,7 +35,6 @@ from .services import (
 
 # Reject reasons in key order: key 1 is the first reason.
 REASONS = list(Review.Reason.choices)
-COLOURS = 8
 
 
 def _query(f: QueueFilter) -> str:
@@ -82,82 +78,26 @@ def _item_url(label_id: int, f: QueueFilter) -> str:
     return reverse("review-item", args=[label_id]) + (f"?{query}" if query else "")
 
 
-@dataclass
-class ReviewFile:
-    """One file of the diff as the review page shows it (the examples browser's template fields)."""
-
-    path: str
-    old_path: str
-    status: str
-    is_binary: bool
-    additions: int
-    deletions: int
-    n_lines: int
-    collapsed: bool
-    highlighted: str
-    css_class: str
-    commit: int | None
-    junk: bool
-
-
 def review_context(request, label: Label, f: QueueFilter) -> dict:
     example = label.example
-    commits = [c for c in label.commits or [] if isinstance(c, dict)]
-    junk = set(label.injected_files or [])
-    owner: dict[str, int] = {}
-    for i, c in enumerate(commits):
-        for path in c.get("files") or []:
-            owner.setdefault(path, i)
-    files = []
-    for fd in split_diff(label.diff):
-        idx = owner.get(fd.path)
-        classes = [f"tint-{idx % COLOURS}" if idx is not None else "tint-none"]
-        if fd.path in junk:
-            classes.append("junk")
-        files.append(ReviewFile(
-            path=fd.path, old_path=fd.old_path, status=fd.status, is_binary=fd.is_binary,
-            additions=fd.additions, deletions=fd.deletions, n_lines=fd.n_lines, collapsed=fd.collapsed,
-            # Pygments escapes every character of the diff, so its HTML is safe to insert.
-            highlighted=fd.highlighted,
-            css_class=" ".join(classes), commit=idx, junk=fd.path in junk,
-        ))
-    findings = [{**x, "title": CHECK_TITLES.get(x.get("check"), x.get("check"))} for x in label.findings or []]
-    commit_rows = []
-    for i, c in enumerate(commits):
-        subject = str(c.get("subject") or "")
-        parts = parse_subject(subject) or {"type": "", "scope": "", "desc": subject}
-        body = c.get("body") or ""
-        if isinstance(body, list):
-            body = "\n".join(map(str, body))
-        row = {
-            "index": i, "number": i + 1, "tint": f"tint-{i % COLOURS}", "subject": subject,
-            "type": parts["type"], "scope": parts["scope"] or "", "description": parts["desc"],
-            "breaking": bool(parts.get("bang")),
-            # Where the "!" stood, so an unchanged correction keeps the subject exactly.
-            "bang_first": bool(parts.get("bang")) and subject.startswith(f"{parts['type']}!"),
-            "body": body, "files": [p for p in c.get("files") or [] if isinstance(p, str)],
-            "issues": [x for x in c.get("issues") or [] if isinstance(x, dict)],
-            "findings": [x for x in findings if x.get("commit") == i],
-        }
-        row["issues_json"] = json.dumps(row["issues"])
-        commit_rows.append(row)
-    types = list(CONVENTIONAL_TYPES) + sorted({r["type"] for r in commit_rows if r["type"]} - set(CONVENTIONAL_TYPES))
+    commits = label_commits(label)
+    owner = file_owners(commits)
+    findings = titled_findings(label)
+    rows = commit_rows(commits, findings)
     reviews = label.reviews.select_related("reviewer").order_by("-id")[:10]
-    lease = ReviewItem.objects.filter(pk=label.pk, lease_expires__gt=timezone.now()).exclude(
-        leased_by=request.user).select_related("leased_by").first()
     return {
         "label": label,
         "example": example,
-        "files": files,
-        "commits": commit_rows,
+        "files": review_files(label, owner),
+        "commits": rows,
         "general_findings": [x for x in findings if x.get("commit") is None],
         "uncommitted": [p for p in label.changed_files if p not in owner],
         "n_findings": len(findings),
         "reasons": [(n, value, text) for n, (value, text) in enumerate(REASONS, 1)],
-        "types": types,
+        "types": editor_types(rows),
         "similarity": similarity_to_original(label),
         "reviews": reviews,
-        "leased_by": lease.leased_by if lease and lease.leased_by else None,
+        "leased_by": LEASES.holder(label.pk, request.user),
         "gitignore_text": "\n".join(str(p) for p in label.gitignore or []),
         "f": f,
         "query": _query(f),
