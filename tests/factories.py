@@ -10,13 +10,18 @@ from labeling.models import Example, Label
 
 from .sample_data import sample_path
 
-DIFF = (
+# The start of both example diffs: a change to src/app.py after its "import os" line.
+_APP_HEAD = (
     "diff --git a/src/app.py b/src/app.py\n"
     "index 1111111..2222222 100644\n"
     "--- a/src/app.py\n"
     "+++ b/src/app.py\n"
     "@@ -1,2 +1,3 @@\n"
     " import os\n"
+)
+
+DIFF = (
+    _APP_HEAD +
     "+import sys\n"
     " print(os.getcwd())\n"
     "diff --git a/tests/test_app.py b/tests/test_app.py\n"
@@ -62,12 +67,7 @@ def make_examples(tmp_path, count: int = 3, **overrides) -> list[Example]:
 # --------------------------------------------------------------------------- review: examples made directly
 
 REVIEW_DIFF = (
-    "diff --git a/src/app.py b/src/app.py\n"
-    "index 1111111..2222222 100644\n"
-    "--- a/src/app.py\n"
-    "+++ b/src/app.py\n"
-    "@@ -1,2 +1,3 @@\n"
-    " import os\n"
+    _APP_HEAD +
     "+def load_config(path):\n"
     "+    return os.path.exists(path)\n"
     "diff --git a/tests/test_app.py b/tests/test_app.py\n"
