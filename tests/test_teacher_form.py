@@ -3,7 +3,7 @@ import json
 import re
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from labeling.models import Teacher
+from labeling.runs.baseline import JSONHandler
 
 pytestmark = pytest.mark.django_db
 SECRET = "sk-test-connection-0815"
@@ -23,6 +24,7 @@ class Recorder(ThreadingHTTPServer):
     """A loopback OpenAI-style server that records what it was sent (path, Authorization, body)."""
 
     daemon_threads = True
+    verbose = False  # JSONHandler logs requests only for a verbose server
 
     def __init__(self, models=("m-small", "m-large"), models_status=200, chat_status=200, body_401=""):
         super().__init__(("127.0.0.1", 0), _RecorderHandler)
@@ -35,19 +37,7 @@ class Recorder(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}/v1"
 
 
-class _RecorderHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def _send(self, status: int, payload: dict) -> None:
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+class _RecorderHandler(JSONHandler):
 
     def _record(self, body: bytes = b"") -> None:
         self.server.requests.append({"method": self.command, "path": self.path, "body": body,

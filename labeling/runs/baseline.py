@@ -260,7 +260,9 @@ def answer_chat(request: dict) -> dict:
     }
 
 
-class _Handler(BaseHTTPRequestHandler):
+class JSONHandler(BaseHTTPRequestHandler):
+    """Answers with JSON over keep-alive HTTP/1.1 (the baseline's server, and test servers)."""
+
     protocol_version = "HTTP/1.1"  # keep-alive, so clients reuse connections
 
     def log_message(self, format, *args):  # noqa: A002 - stdlib signature
@@ -274,6 +276,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+class _Handler(JSONHandler):
+    """The baseline labeler's OpenAI-compatible routes."""
 
     def do_GET(self):  # noqa: N802
         if self.path.rstrip("/").endswith("/models"):
