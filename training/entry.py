@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -133,6 +134,14 @@ def resolve_optimizer(name: str) -> tuple[str, str | None]:
     return name, None
 
 
+def write_mask_preview(dataset, tokenizer, path: Path) -> None:
+    """The trained text of the first example as the trainer holds it (labels != -100), to check the mask."""
+    from training.assistant_mask import decode_trained
+
+    row = dataset[0]
+    path.write_text(decode_trained(tokenizer, row["input_ids"], row["labels"]), encoding="utf-8")
+
+
 def train(cfg: TrainConfig) -> dict:
     """Load, train, save the adapter; return the final summary."""
     cfg.validate()
@@ -144,18 +153,19 @@ def train(cfg: TrainConfig) -> dict:
     model, tokenizer, notes = LOADERS[cfg.backend](cfg)  # unsloth must be imported before trl
 
     import torch
-    from datasets import load_dataset
     from trl import SFTConfig, SFTTrainer
 
+    from training.assistant_mask import tokenized_dataset
     from training.compat import ensure_cpu_fused_lm_head
 
     ensure_cpu_fused_lm_head()
     data = Path(cfg.data_dir)
-    files = {"train": str(data / "train.jsonl")}
+    # Tokenized here with the model's own template and gsctune's assistant mask (TRL's needs
+    # {% generation %} markers that Qwen3-Coder's template lacks).
+    ds = {"train": tokenized_dataset(tokenizer, data / "train.jsonl", cfg.assistant_only_loss)}
     val = data / "val.jsonl"
     if val.exists() and val.stat().st_size > 0:
-        files["validation"] = str(val)
-    ds = load_dataset("json", data_files=files)
+        ds["validation"] = tokenized_dataset(tokenizer, val, cfg.assistant_only_loss)
     optim, note = resolve_optimizer(cfg.optimizer)
     if note:
         notes.append(note)
@@ -178,7 +188,7 @@ def train(cfg: TrainConfig) -> dict:
         use_cpu=not cuda,
         max_length=cfg.max_length,
         packing=cfg.packing,
-        assistant_only_loss=cfg.assistant_only_loss,
+        assistant_only_loss=False,  # the dataset carries its own assistant_masks
         gradient_checkpointing=cfg.gradient_checkpointing and cfg.backend == "trl",
         logging_steps=cfg.logging_steps,
         eval_strategy="steps" if has_eval else "no",
@@ -192,6 +202,7 @@ def train(cfg: TrainConfig) -> dict:
     resolved = dataclasses.asdict(cfg) | {
         "resolved_optimizer": optim,
         "device": torch.cuda.get_device_name(0) if cuda else "cpu",
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "bf16": bf16,
         "notes": notes,
         "train_examples": len(ds["train"]),
@@ -208,6 +219,7 @@ def train(cfg: TrainConfig) -> dict:
         processing_class=tokenizer,
         callbacks=[make_callback(metrics_file)],
     )
+    write_mask_preview(trainer.train_dataset, tokenizer, out / "mask_preview.txt")
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     emit({"event": "params", "trainable_params": trainable, "total_params": total}, metrics_file)
@@ -222,7 +234,23 @@ def train(cfg: TrainConfig) -> dict:
     return summary
 
 
+def pin_device(environ=os.environ) -> str:
+    """One visible GPU per training process: SFTTrainer refuses several without a launcher.
+
+    The worker sets CUDA_VISIBLE_DEVICES for each child; run by hand, the entry keeps what it was given
+    (its first device when several are listed), else GSCTUNE_TRAIN_GPU, else device 0. Must run before torch
+    initialises CUDA.
+    """
+    given = environ.get("CUDA_VISIBLE_DEVICES")
+    if given is None:
+        given = environ.get("GSCTUNE_TRAIN_GPU") or "0"
+    device = given.split(",")[0].strip()  # "" (no GPU at all) stays as it is
+    environ["CUDA_VISIBLE_DEVICES"] = device
+    return device
+
+
 def main(argv: list[str] | None = None) -> int:
+    pin_device()
     parser = argparse.ArgumentParser(description="Train one LoRA adapter from an SFT export folder.")
     parser.add_argument("--config", required=True, help="JSON file of TrainConfig fields")
     ns = parser.parse_args(argv)
