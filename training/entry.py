@@ -119,18 +119,25 @@ def make_callback(metrics_file):
     return MetricsCallback()
 
 
-def resolve_optimizer(name: str) -> tuple[str, str | None]:
-    """8-bit optimizers need bitsandbytes on CUDA; elsewhere fall back to AdamW and say so."""
+def resolve_optimizer(name: str, cuda: bool | None = None) -> tuple[str, str | None]:
+    """8-bit optimizers need bitsandbytes on CUDA.
+
+    On a CPU the run falls back to AdamW and says so; on CUDA a missing bitsandbytes is an error, since AdamW's
+    fp32 states would cost about 8 GB more than planned on the 30B model's LoRA.
+    """
     if "8bit" not in name:
         return name, None
-    import torch
+    if cuda is None:
+        import torch
 
-    try:
-        import bitsandbytes  # noqa: F401
-    except ImportError:
-        return "adamw_torch", f"{name} needs bitsandbytes, which is not installed: using adamw_torch"
-    if not torch.cuda.is_available():
-        return "adamw_torch", f"{name} needs a CUDA GPU: using adamw_torch"
+        cuda = torch.cuda.is_available()
+    if not cuda:
+        return "adamw_torch", f"{name} needs a CUDA GPU: using adamw_torch on this CPU host"
+    import importlib.util
+
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise RuntimeError(f"optimizer {name} needs bitsandbytes, which is not installed on this GPU host: "
+                           "run `make install-gpu`, or choose optimizer adamw_torch (about 8 GB more).")
     return name, None
 
 
@@ -150,15 +157,22 @@ def train(cfg: TrainConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     metrics_file = open(out / "metrics.jsonl", "a", encoding="utf-8")
 
+    import torch
+
+    from training.compat import check_kernel, ensure_cpu_fused_lm_head
+
+    cuda = torch.cuda.is_available()
+    # Checked before the model loads, so a GPU host missing a package fails in seconds, not after minutes.
+    check_kernel(cuda)
+    optim, note = resolve_optimizer(cfg.optimizer, cuda)
+
     model, tokenizer, notes = LOADERS[cfg.backend](cfg)  # unsloth must be imported before trl
 
-    import torch
     from trl import SFTConfig, SFTTrainer
 
     from training.assistant_mask import tokenized_dataset
-    from training.compat import ensure_cpu_fused_lm_head
 
-    ensure_cpu_fused_lm_head()
+    ensure_cpu_fused_lm_head(cuda)
     data = Path(cfg.data_dir)
     # Tokenized here with the model's own template and gsctune's assistant mask (TRL's needs
     # {% generation %} markers that Qwen3-Coder's template lacks).
@@ -166,10 +180,8 @@ def train(cfg: TrainConfig) -> dict:
     val = data / "val.jsonl"
     if val.exists() and val.stat().st_size > 0:
         ds["validation"] = tokenized_dataset(tokenizer, val, cfg.assistant_only_loss)
-    optim, note = resolve_optimizer(cfg.optimizer)
     if note:
         notes.append(note)
-    cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
     has_eval = "validation" in ds
     args = SFTConfig(
@@ -238,12 +250,12 @@ def pin_device(environ=os.environ) -> str:
     """One visible GPU per training process: SFTTrainer refuses several without a launcher.
 
     The worker sets CUDA_VISIBLE_DEVICES for each child; run by hand, the entry keeps what it was given
-    (its first device when several are listed), else GSCTUNE_TRAIN_GPU, else device 0. Must run before torch
-    initialises CUDA.
+    (its first device when several are listed), else the first of GSCTUNE_TRAIN_GPUS, else device 0.
+    Must run before torch initialises CUDA.
     """
     given = environ.get("CUDA_VISIBLE_DEVICES")
     if given is None:
-        given = environ.get("GSCTUNE_TRAIN_GPU") or "0"
+        given = environ.get("GSCTUNE_TRAIN_GPUS") or "0"
     device = given.split(",")[0].strip()  # "" (no GPU at all) stays as it is
     environ["CUDA_VISIBLE_DEVICES"] = device
     return device
