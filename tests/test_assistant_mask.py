@@ -148,7 +148,7 @@ def test_both_backends_train_only_the_assistant_turns(coder_setup, tmp_path, bac
            "max_steps": 2, "batch_size": 2, "grad_accum": 1, "max_length": 1024, "optimizer": "adamw_torch",
            "lora_r": 4, "lora_alpha": 8, "eval_steps": 2}
     (tmp_path / "cfg.json").write_text(json.dumps(cfg))
-    env = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES", "GSCTUNE_TRAIN_GPU")}
+    env = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES", "GSCTUNE_TRAIN_GPUS")}
     proc = subprocess.run([sys.executable, "-m", "training.entry", "--config", str(tmp_path / "cfg.json")], cwd=ROOT,
                           capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
