@@ -37,7 +37,9 @@ def ollama_data(messages: list[dict], tools: list[dict]) -> dict:
              "ToolCalls": [{"Function": {"Name": c["function"]["name"], "Arguments": c["function"]["arguments"]}}
                            for c in m.get("tool_calls") or []]} for m in messages]
     system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
-    return {"System": system, "Tools": tools, "Messages": msgs}
+    # A tool's fields in Go are Type and Function; printing .Function gives its JSON (lowercase keys).
+    return {"System": system, "Tools": [{"Type": t["type"], "Function": t["function"]} for t in tools],
+            "Messages": msgs}
 
 
 def directive(text: str, name: str) -> str | None:
