@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The GPU smoke test: install check, both backends on a dense ~0.6B and a 2-layer MoE Qwen3 built from
+# configs (random weights, no download), the assistant mask, merge + GGUF; one table at the end.
+# About 5-8 minutes on one H100/H200; without a GPU it says so, runs the same paths at tiny sizes and exits 0.
+#
+#   bench/gpu_smoke.sh                       with this checkout's .venv (or PYTHON=...)
+#   bench/gpu_smoke.sh --download DIR [FREEZE]
+#        on a machine that reaches PyPI: `pip download --no-deps` the wheels the offline mode installs, at
+#        most 64 MiB in all (a group that does not fit is left out and named in DIR/skipped.json).
+#        FREEZE: `python3 -m pip freeze` of the GPU host's image; packages it already has are not fetched.
+#        SMOKE_PYVER (default 3.12) and SMOKE_PLATFORM (default manylinux_2_28_x86_64) pick the wheels.
+#   bench/gpu_smoke.sh --offline DIR
+#        on a GPU host that reaches no registry and brings its own python3 with torch, transformers, peft,
+#        accelerate (and triton): a venv on top of that python (its torch is kept), the wheels of DIR, then the
+#        training entry module without Django. Parts whose wheels were left out are skipped with the reason.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUDGET=$((64 * 1024 * 1024))
+
+if [ "${1:-}" = "--download" ]; then
+  DIR="${2:?usage: bench/gpu_smoke.sh --download DIR [FREEZE]}"
+  FREEZE="${3:-}"
+  PY="${PYTHON:-.venv/bin/python}"
+  mkdir -p "$DIR"
+  exec "$PY" bench/smoke_wheels.py "$DIR" "$BUDGET" "$FREEZE"
+fi
+
+SKIPPED=""
+if [ "${1:-}" = "--offline" ]; then
+  DIR="${2:?usage: bench/gpu_smoke.sh --offline DIR}"
+  BASE_PY="${PYTHON:-python3}"
+  VENV="$(mktemp -d)/venv"
+  "$BASE_PY" -m venv --system-site-packages "$VENV"
+  PY="$VENV/bin/python"
+  export SMOKE_TORCH_BEFORE="$("$PY" -c 'import torch; print(torch.__version__)')"
+  shopt -s nullglob
+  WHEELS=("$DIR"/*.whl)
+  if [ ${#WHEELS[@]} -gt 0 ]; then
+    "$PY" -m pip install -q --no-index --no-deps "${WHEELS[@]}"
+  fi
+  [ -f "$DIR/skipped.json" ] && SKIPPED="$(cat "$DIR/skipped.json")"
+else
+  PY="${PYTHON:-.venv/bin/python}"
+  export SMOKE_TORCH_BEFORE="$("$PY" -c 'import torch; print(torch.__version__)')"
+fi
+
+# No Django anywhere below: the entry module and merge run as plain Python, as in the worker's child.
+unset DJANGO_SETTINGS_MODULE
+export TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
+exec "$PY" bench/gpu_smoke.py --skipped "$SKIPPED"

@@ -1,0 +1,82 @@
+"""Fetch the wheels bench/gpu_smoke.sh --offline installs: `pip download --no-deps`, one group at a time.
+
+Versions are the ones this checkout's venv runs (so the offline host trains with what the tests passed on).
+A group that would take the folder past the budget is left out whole and named in skipped.json with the
+reason; the smoke script then skips the parts that need it.
+Usage: python bench/smoke_wheels.py DIR BUDGET_BYTES [FREEZE_FILE]
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+# What the training entry needs beyond an image with torch, transformers, peft and accelerate, in the
+# order it is worth the space. The package each group unlocks is its first name.
+GROUPS = {
+    "trl": ["trl", "datasets", "pyarrow", "pandas", "python-dateutil", "six", "tzdata", "dill", "multiprocess",
+            "xxhash", "fsspec", "aiohttp", "aiosignal", "frozenlist", "multidict", "yarl", "propcache", "attrs",
+            "aiohappyeyeballs", "httpx", "httpcore", "h11", "anyio", "requests", "charset-normalizer", "idna",
+            "urllib3", "certifi", "jinja2", "markupsafe"],
+    "unsloth": ["unsloth", "unsloth_zoo", "cut_cross_entropy", "torchao", "tyro", "typer", "rich", "pydantic",
+                "pydantic_core", "annotated-types", "typing-inspection", "json5", "nest-asyncio", "structlog",
+                "click", "shellingham", "markdown-it-py", "mdurl", "pygments", "docstring_parser", "typeguard",
+                "sentencepiece", "protobuf", "hf_transfer", "diffusers", "importlib_metadata", "zipp", "einops",
+                "msgspec", "psutil", "wheel"],
+    "bitsandbytes": ["bitsandbytes"],
+}
+PINNED = {"bitsandbytes": "0.50.2"}  # not installed on a CPU host; the version make install-gpu uses
+
+
+def norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def installed_version(name: str) -> str | None:
+    try:
+        return md.version(name)
+    except md.PackageNotFoundError:
+        return PINNED.get(name)
+
+
+def main(folder: str, budget: int, freeze: str = "") -> int:
+    out = Path(folder)
+    have = set()
+    if freeze:
+        have = {norm(line.split("==")[0]) for line in Path(freeze).read_text().splitlines() if "==" in line}
+    pyver = os.environ.get("SMOKE_PYVER", "3.12")
+    platforms = os.environ.get("SMOKE_PLATFORM", "manylinux_2_28_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64")
+    skipped: dict[str, str] = {}
+    for group, names in GROUPS.items():
+        wanted = [(n, installed_version(n)) for n in names if norm(n) not in have]
+        wanted = [(n, v) for n, v in wanted if v]
+        before = {p.name for p in out.glob("*.whl")}
+        cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "-d", str(out),
+               "--python-version", pyver]
+        for plat in platforms.split():
+            cmd += ["--platform", plat]
+        failed = []
+        for name, ver in wanted:
+            if subprocess.run(cmd + [f"{name}=={ver}"], capture_output=True, text=True).returncode != 0:
+                failed.append(f"{name}=={ver}")
+        added = [p for p in out.glob("*.whl") if p.name not in before]
+        size = sum(p.stat().st_size for p in added)
+        total = sum(p.stat().st_size for p in out.glob("*.whl"))
+        if failed or total > budget:
+            for p in added:
+                p.unlink()
+            skipped[group] = (f"no wheel for {', '.join(failed)} (python {pyver}, {platforms.split()[0]})" if failed
+                              else f"its wheels ({size / 2**20:.0f} MiB) do not fit the {budget // 2**20} MiB folder")
+        print(f"{group}: {'left out: ' + skipped[group] if group in skipped else f'{len(added)} wheels'}; "
+              f"folder {sum(p.stat().st_size for p in out.glob('*.whl')) / 2**20:.1f} MiB", flush=True)
+    (out / "skipped.json").write_text(json.dumps(skipped, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else ""))
