@@ -81,12 +81,11 @@ def install_check(skipped: dict[str, str]) -> dict:
     have = {}
     for name, why_needed in (("triton", "TRL's loss kernel on CUDA"), ("bitsandbytes", "4-bit and 8-bit optimizers"),
                              ("unsloth", "the unsloth backend")):
-        if name in skipped:
-            row(f"import {name}", "skip", skipped[name])
-            have[name] = False
-            continue
         err = imports(name)
         have[name] = err is None
+        if err and name in skipped:
+            row(f"import {name}", "skip", f"not installed: {skipped[name]}")
+            continue
         needed_here = cuda or name == "unsloth"
         status = "ok" if err is None else ("FAIL" if needed_here and name != "bitsandbytes" else "skip")
         row(f"import {name}", status, f"{version(name) or ''} ({why_needed})" if err is None else err)
@@ -274,7 +273,8 @@ def main() -> int:
     have = install_check(skipped)
     gpu = have["cuda"]
     if not version("trl") or not version("datasets"):
-        row("training", "skip", "trl/datasets missing: nothing to train with")
+        row("training", "FAIL", "trl/datasets missing: nothing to train with "
+                                f"({skipped.get('trl', 'install them or use --offline with their wheels')})")
         print_table()
         return 1
 

@@ -10,9 +10,10 @@
 #        FREEZE: `python3 -m pip freeze` of the GPU host's image; packages it already has are not fetched.
 #        SMOKE_PYVER (default 3.12) and SMOKE_PLATFORM (default manylinux_2_28_x86_64) pick the wheels.
 #   bench/gpu_smoke.sh --offline DIR
-#        on a GPU host that reaches no registry and brings its own python3 with torch, transformers, peft,
-#        accelerate (and triton): a venv on top of that python (its torch is kept), the wheels of DIR, then the
-#        training entry module without Django. Parts whose wheels were left out are skipped with the reason.
+#        on a GPU host that reaches no registry and brings its own python3 (PYTHON=...) with torch,
+#        transformers, peft, accelerate (and triton): the wheels of DIR go into a folder on PYTHONPATH (the
+#        image's torch is kept), then the training entry module runs without Django. Parts whose wheels were
+#        left out are skipped with the reason.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUDGET=$((64 * 1024 * 1024))
@@ -28,16 +29,16 @@ fi
 SKIPPED=""
 if [ "${1:-}" = "--offline" ]; then
   DIR="${2:?usage: bench/gpu_smoke.sh --offline DIR}"
-  BASE_PY="${PYTHON:-python3}"
-  VENV="$(mktemp -d)/venv"
-  "$BASE_PY" -m venv --system-site-packages "$VENV"
-  PY="$VENV/bin/python"
+  PY="${PYTHON:-python3}"
   export SMOKE_TORCH_BEFORE="$("$PY" -c 'import torch; print(torch.__version__)')"
+  # Into a folder of its own on PYTHONPATH: the image's packages (its torch above all) stay as they are.
+  SITE="$(mktemp -d)/site"
   shopt -s nullglob
   WHEELS=("$DIR"/*.whl)
   if [ ${#WHEELS[@]} -gt 0 ]; then
-    "$PY" -m pip install -q --no-index --no-deps "${WHEELS[@]}"
+    "$PY" -m pip install -q --no-index --no-deps --target "$SITE" "${WHEELS[@]}"
   fi
+  export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
   [ -f "$DIR/skipped.json" ] && SKIPPED="$(cat "$DIR/skipped.json")"
 else
   PY="${PYTHON:-.venv/bin/python}"

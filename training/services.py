@@ -223,7 +223,8 @@ def child_env(device: str | None) -> dict[str, str]:
     return env
 
 
-def run_child(argv: list[str], log_path: Path, progress, on_line, env: dict[str, str], save_tail=None) -> None:
+def run_child(argv: list[str], log_path: Path, progress, on_line, env: dict[str, str], save_tail=None,
+              what: str = "training process") -> None:
     """Run a Python child in its own process group, pass each stdout line to ``on_line``, keep a log tail.
 
     ``on_line`` returns True for lines it consumed (metrics), which stay out of the tail. A cancel stops the
@@ -243,7 +244,7 @@ def run_child(argv: list[str], log_path: Path, progress, on_line, env: dict[str,
             while True:
                 if progress.cancelled:
                     _terminate(proc)
-                    log.write("gsctune: cancelled, child process terminated\n")
+                    log.write(f"gsctune: cancelled, {what} terminated\n")
                     raise JobCancelled()
                 try:
                     line = lines.get(timeout=0.2)
@@ -268,8 +269,8 @@ def run_child(argv: list[str], log_path: Path, progress, on_line, env: dict[str,
     code = proc.wait()
     if code != 0:
         if code < 0:
-            error = error or f"the child process was killed by signal {-code} (out of memory?)"
-        raise TrainingError(error or f"the child process exited with code {code}; see the log tail")
+            error = error or f"the {what} was killed by signal {-code} (out of memory?)"
+        raise TrainingError(error or f"the {what} exited with code {code}; see the log tail")
 
 
 def run_training(run: TrainingRun, progress) -> None:
@@ -328,7 +329,7 @@ def run_merge(job: AdapterMerge, progress) -> None:
     if job.ollama_name:
         argv += ["--ollama-name", job.ollama_name]
     try:
-        run_child(argv, out / "merge.log", progress, on_line, child_env(""))  # merging runs on the host CPU
+        run_child(argv, out / "merge.log", progress, on_line, child_env(""), what="merge process")  # on the host CPU
     finally:
         AdapterMerge.objects.filter(pk=job.pk).update(result=found | {"log": steps})
     skipped = len(found.get("missing", []))
