@@ -29,6 +29,7 @@ GROUPS = {
             "xxhash", "fsspec", "aiohttp", "aiosignal", "frozenlist", "multidict", "yarl", "propcache", "attrs",
             "aiohappyeyeballs", "httpx", "httpcore", "h11", "anyio", "requests", "charset-normalizer", "idna",
             "urllib3", "certifi", "jinja2", "markupsafe"],
+    "gguf": ["sentencepiece", "protobuf"],  # llama.cpp's converter imports sentencepiece for Qwen vocabularies
     "unsloth": ["unsloth", "unsloth_zoo", "cut_cross_entropy", "torchao", "tyro", "typer", "rich", "pydantic",
                 "pydantic_core", "annotated-types", "typing-inspection", "json5", "nest-asyncio", "structlog",
                 "click", "shellingham", "markdown-it-py", "mdurl", "pygments", "docstring_parser", "typeguard",
@@ -54,6 +55,26 @@ def wanted_version(name: str) -> str | None:
         return None
 
 
+def folder_bytes(out: Path) -> int:
+    return sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+
+
+def copy_converter(out: Path) -> str | None:
+    """llama.cpp's converter alone (2 MB of its 220 MB source tree) into out/llama.cpp; None when copied."""
+    import shutil
+
+    src = Path(os.environ.get("LLAMA_CPP_DIR") or Path(__file__).resolve().parents[1] / "var" / "llama.cpp")
+    if not (src / "convert_hf_to_gguf.py").exists():
+        return f"no llama.cpp converter in {src} (scripts/get_llama_cpp.sh)"
+    dest = out / "llama.cpp"
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    shutil.copy(src / "convert_hf_to_gguf.py", dest)
+    for sub in ("conversion", "gguf-py"):
+        shutil.copytree(src / sub, dest / sub, ignore=shutil.ignore_patterns("__pycache__", "tests", "*.pyc"))
+    return None
+
+
 def main(folder: str, budget: int, freeze: str = "") -> int:
     out = Path(folder)
     have = {norm(n) for n in IMAGE_HAS}
@@ -74,18 +95,24 @@ def main(folder: str, budget: int, freeze: str = "") -> int:
         failed = []
         for name, ver in wanted:
             if subprocess.run(cmd + [f"{name}=={ver}"], capture_output=True, text=True).returncode != 0:
-                failed.append(f"{name}=={ver}")
+                failed.append(f"no wheel for {name}=={ver}")
+        if group == "gguf" and (why := copy_converter(out)):
+            failed.append(why)
         added = [p for p in out.glob("*.whl") if p.name not in before]
         size = sum(p.stat().st_size for p in added)
-        total = sum(p.stat().st_size for p in out.glob("*.whl"))
-        if failed or total > budget:
+        if failed or folder_bytes(out) > budget:
             for p in added:
                 p.unlink()
-            skipped[group] = (f"no wheel for {', '.join(failed)} (python {pyver}, {platforms.split()[0]})" if failed
+            if group == "gguf":
+                import shutil
+
+                shutil.rmtree(out / "llama.cpp", ignore_errors=True)
+            skipped[group] = (f"not fetched: {', '.join(failed)} (python {pyver}, {platforms.split()[0]})" if failed
                               else f"its wheels ({size / 2**20:.0f} MiB) do not fit the {budget // 2**20} MiB folder")
         print(f"{group}: {'left out: ' + skipped[group] if group in skipped else f'{len(added)} wheels'}; "
-              f"folder {sum(p.stat().st_size for p in out.glob('*.whl')) / 2**20:.1f} MiB", flush=True)
+              f"folder {folder_bytes(out) / 2**20:.1f} MiB", flush=True)
     (out / "skipped.json").write_text(json.dumps(skipped, indent=1))
+    (out / "python-version.txt").write_text(pyver + "\n")
     return 0
 
 

@@ -99,8 +99,9 @@ def convert_to_gguf(model_dir: str | Path, out_file: str | Path, llama_dir: str 
     proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ | {"NO_LOCAL_GGUF": "1"})
     if proc.returncode != 0 or not out_file.exists():
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
-        if "No module named" in tail:
-            raise MissingTool(f"The GGUF converter lacks a Python package:\n{tail}\nInstall it into this venv.")
+        missing = [line.strip() for line in tail.splitlines() if "No module named" in line]
+        if missing:
+            raise MissingTool(f"The GGUF converter lacks a Python package ({missing[-1]}): install it into this venv.")
         raise RuntimeError(f"GGUF conversion failed (exit {proc.returncode}):\n{tail}")
     return out_file
 
