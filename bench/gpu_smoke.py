@@ -171,7 +171,8 @@ def train(name: str, base: Path, data: Path, out: Path, backend: str, steps: int
                           capture_output=True, text=True, env=os.environ | {"PYTHONUNBUFFERED": "1"}, timeout=900)
     (out / "stdout.log").write_text(proc.stdout + proc.stderr)
     wall = time.monotonic() - t0
-    recs = [json.loads(line[len(METRIC_PREFIX):]) for line in proc.stdout.splitlines() if line.startswith(METRIC_PREFIX)]
+    recs = [json.loads(line[len(METRIC_PREFIX):]) for line in proc.stdout.splitlines()
+            if line.startswith(METRIC_PREFIX)]
     train_recs = [r for r in recs if r.get("event") == "train"]
     if proc.returncode != 0 or not train_recs:
         err = next((line for line in proc.stdout.splitlines() if line.startswith("GSCTUNE_ERROR")), "")
@@ -226,7 +227,8 @@ def mask_check(tokenizer, conv: list[dict], preview: Path | None) -> None:
     row(part, "ok" if ok else "FAIL",
         f"{sum(enc['assistant_masks'])} of {len(enc['input_ids'])} tokens trained, exactly the "
         f"{len(spans)} assistant turns ({where})")
-    print("---- trained text of one example (assistant turns only) ----\n" + (trained or decoded) + "\n----", flush=True)
+    print("---- trained text of one example (assistant turns only) ----\n" + (trained or decoded) + "\n----",
+          flush=True)
 
 
 def merge_check(run: dict, base: Path, data: Path, out: Path) -> None:
@@ -312,7 +314,8 @@ def main() -> int:
     merge_check(runs.get("trl", {}), dense, work / "data", work / "merge")
     print_table()
     if not gpu:
-        print("\nNo GPU here: the GPU-sized parts ran at tiny sizes on the CPU; run this on a GPU host for the figures.")
+        print("\nNo GPU here: the GPU-sized parts ran at tiny sizes on the CPU; "
+              "run this on a GPU host for the figures.")
     return 1 if any(status == "FAIL" for _, status, _ in ROWS) else 0
 
 

@@ -32,12 +32,13 @@ TOOL_CONVERSATION = [
     {"role": "system", "content": SYSTEM},
     {"role": "user", "content": "Available hunks:\n  src/parse.py::1  (+3/-1)\n  README.md::1  (+1/-0)"},
     {"role": "assistant", "content": "", "tool_calls": [
-        {"id": "c1", "type": "function", "function": {"name": "emit_commit", "arguments": json.dumps({"commit": COMMIT})}}]},
+        {"id": "c1", "type": "function",
+         "function": {"name": "emit_commit", "arguments": json.dumps({"commit": COMMIT})}}]},
     {"role": "tool", "tool_call_id": "c1", "content": "Commit emitted. Remaining unassigned hunks:\n- README.md::1"},
     {"role": "user", "content": "Keep going."},
     {"role": "assistant", "content": "Docs next.", "tool_calls": [
-        {"id": "c2", "type": "function", "function": {"name": "finalize_commits",
-                                                     "arguments": {"gitignore": [], "skipped_hunks": ["README.md::1"]}}}]},
+        {"id": "c2", "type": "function",
+         "function": {"name": "finalize_commits", "arguments": {"gitignore": [], "skipped_hunks": ["README.md::1"]}}}]},
 ]
 # The two assistant turns exactly as the Coder-like template prints them, end-of-turn token included.
 EXPECTED_TURNS = [
@@ -87,7 +88,8 @@ def test_single_answer_mask_is_exactly_the_answer(coder_tokenizer):
                 {"role": "assistant", "content": '{"commits": []}'}]
     enc = tokenize_conversation(coder_tokenizer, messages)
     assert trained_runs(coder_tokenizer, enc) == ['{"commits": []}<|im_end|>']
-    assert enc["input_ids"] == coder_tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"]
+    rendered = coder_tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)
+    assert enc["input_ids"] == rendered["input_ids"]  # the same tokens the template itself gives
 
 
 def test_tool_call_conversation_mask_is_exactly_the_assistant_turns(coder_tokenizer):

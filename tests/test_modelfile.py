@@ -18,8 +18,9 @@ from training import modelfile as M
 from training.tiny import CODER_TEMPLATE, build_tiny_model, train_tokenizer
 
 SYSTEM = "You split a working tree into commits.\nCall exactly one tool per answer."
-TOOLS = [{"type": "function", "function": {"name": "emit_commit", "description": "Record one commit.",
-                                           "parameters": {"type": "object", "properties": {"commit": {"type": "object"}}}}}]
+TOOLS = [{"type": "function", "function": {
+    "name": "emit_commit", "description": "Record one commit.",
+    "parameters": {"type": "object", "properties": {"commit": {"type": "object"}}}}}]
 ARGS = {"commit": {"subject": "fix(cli): exit non-zero on error", "hunks": ["cli.py::1"]}}
 CONVERSATION = [
     {"role": "system", "content": SYSTEM},
