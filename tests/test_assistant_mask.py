@@ -114,6 +114,14 @@ def test_real_qwen3_template_from_trl_with_tool_calls(coder_tokenizer):
     assert len(runs) == 2
 
 
+def test_base_model_eos_falls_back_to_the_templates_end_of_turn(coder_tokenizer):
+    """A base model's eos (<|endoftext|>) is never printed by the chat template: <|im_end|> closes the turn."""
+    tok = train_tokenizer(["hello"], vocab_size=300)
+    tok.chat_template, tok.eos_token = CODER_TEMPLATE, "<|endoftext|>"
+    enc = tokenize_conversation(tok, TOOL_CONVERSATION, TOOLS)
+    assert trained_runs(tok, enc) == EXPECTED_TURNS
+
+
 def test_dataset_rows_name_the_file_and_row(coder_tokenizer, tmp_path):
     path = tmp_path / "train.jsonl"
     rows = [{"messages": TOOL_CONVERSATION, "tools": json.dumps(TOOLS)},

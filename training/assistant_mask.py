@@ -57,12 +57,18 @@ def _common_prefix(a: str, b: str) -> int:
     return i
 
 
-def end_of_turn(tokenizer) -> str:
-    """The token that closes an assistant turn: the tokenizer's eos (``<|im_end|>`` on Qwen chat models)."""
-    eos = tokenizer.eos_token
-    if not eos:
-        raise MaskError("The tokenizer has no eos_token, so the end of an assistant turn cannot be found.")
-    return eos
+END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>")
+
+
+def end_of_turn(tokenizer, text: str) -> str:
+    """The token that closes an assistant turn in ``text``: the tokenizer's eos when the template prints it
+    (``<|im_end|>`` on Qwen chat models), else a known chat end-of-turn token (a base model's eos is
+    ``<|endoftext|>``, which the chat template never prints)."""
+    for token in (tokenizer.eos_token, *END_OF_TURN):
+        if token and token in text:
+            return token
+    raise MaskError(f"The chat template prints no end-of-turn token ({tokenizer.eos_token!r} or one of "
+                    f"{', '.join(END_OF_TURN)}), so the end of an assistant turn cannot be found.")
 
 
 def assistant_spans(tokenizer, messages: list[dict], tools: list | None = None) -> tuple[str, list[tuple[int, int]]]:
@@ -74,7 +80,7 @@ def assistant_spans(tokenizer, messages: list[dict], tools: list | None = None) 
     """
     messages = normalize_messages(messages)
     full = _render(tokenizer, messages, tools, False)
-    eot = end_of_turn(tokenizer)
+    eot = end_of_turn(tokenizer, full)
     spans = []
     for i, msg in enumerate(messages):
         if msg.get("role") != "assistant":
