@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 from collections import deque
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -194,24 +195,33 @@ class DevicePool:
                 self.cond.notify_all()
 
 
+def nvidia_present() -> bool:
+    """Whether this host has an NVIDIA driver (the worker does not import torch to ask)."""
+    return Path("/proc/driver/nvidia/gpus").is_dir() or shutil.which("nvidia-smi") is not None
+
+
 def train_devices(environ=os.environ) -> list[str]:
-    """settings.TRAIN_GPUS (GSCTUNE_TRAIN_GPUS), else the worker's own CUDA_VISIBLE_DEVICES, else device 0."""
+    """settings.TRAIN_GPUS (GSCTUNE_TRAIN_GPUS), else the worker's own CUDA_VISIBLE_DEVICES, else device 0 on a
+    host with an NVIDIA driver; none on a CPU host, whose runs are not pinned nor queued behind each other."""
     configured = list(getattr(settings, "TRAIN_GPUS", []) or [])
     if configured:
         return configured
     inherited = [d.strip() for d in environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
-    return inherited or ["0"]
+    return inherited or (["0"] if nvidia_present() else [])
 
 
 _POOL: DevicePool | None = None
 _POOL_LOCK = threading.Lock()
 
 
-def device_pool() -> DevicePool:
+def device_pool() -> DevicePool | None:
     global _POOL
+    devices = train_devices()
+    if not devices:
+        return None
     with _POOL_LOCK:
-        if _POOL is None or _POOL.devices != train_devices():
-            _POOL = DevicePool(train_devices())
+        if _POOL is None or _POOL.devices != devices:
+            _POOL = DevicePool(devices)
         return _POOL
 
 
@@ -291,8 +301,9 @@ def run_training(run: TrainingRun, progress) -> None:
             return True
         return False
 
-    with device_pool().claim(progress) as device:
-        progress.message(f"starting the training process on GPU {device}")
+    pool = device_pool()
+    with pool.claim(progress) if pool else nullcontext() as device:
+        progress.message("starting the training process" + (f" on GPU {device}" if device is not None else ""))
         run_child(["-m", "training.entry", "--config", str(config_path)], out / "train.log", progress, on_line,
                   child_env(device), save_tail=lambda text: TrainingRun.objects.filter(pk=run.pk).update(log_tail=text))
     progress.message("adapter saved")
