@@ -32,17 +32,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from labeling import baseline, export  # noqa: E402
-
-DATA = Path("/work/shared/data/harvest-public.jsonl")
-if not DATA.exists():
-    DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "harvest-public.jsonl"
+from shared_sample import SAMPLE as DATA, require  # noqa: E402
 VERDICTS = ("accepted", "accepted", "accepted", "accepted", "corrected", "corrected",
             "unreviewed", "unreviewed", "unreviewed", "rejected")
 
 
 def labeled_lines(n: int) -> list[str]:
     """N labeled-format lines with their verdicts (the bench's input)."""
-    with DATA.open(encoding="utf-8") as fh:
+    with require(DATA).open(encoding="utf-8") as fh:
         sample = [json.loads(line) for line in fh]
     labels = [baseline.label(ex["changed_files"], ex["diff"]).to_label_dict() for ex in sample]
     lines = []

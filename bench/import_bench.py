@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "data" / "harvest-public.jsonl"
+from shared_sample import SAMPLE as SHARED, require  # noqa: E402
 
 
 def build_file(path: Path, count: int) -> None:
-    sample = [json.loads(line) for line in SHARED.open()]
+    sample = [json.loads(line) for line in require(SHARED).open()]
     with path.open("w") as out:
         for i in range(count):
             record = dict(sample[i % len(sample)])

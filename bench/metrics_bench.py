@@ -18,8 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evaluation import metrics  # noqa: E402
-
-DATA = Path("/work/shared/data/harvest-public.jsonl")
+from shared_sample import SAMPLE as DATA, require  # noqa: E402
 TYPES = ("feat", "fix", "docs", "refactor", "test", "chore")
 
 
@@ -72,7 +71,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DATA)
     args = ap.parse_args()
     rng = random.Random(7)
-    examples = load(args.data, args.n)
+    examples = load(require(args.data), args.n)
     cases = []
     for ex in examples:
         ex = dict(ex)

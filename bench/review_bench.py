@@ -31,9 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DATA = Path("/work/shared/data/harvest-public.jsonl")
-if not DATA.exists():
-    DATA = ROOT.parent / "shared" / "data" / "harvest-public.jsonl"
+from shared_sample import SAMPLE as DATA, require  # noqa: E402
 
 
 def p95(values: list[float]) -> float:
@@ -79,7 +77,7 @@ def main() -> None:
     print(f"database: {connection.vendor} ({tmp}); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     call_command("migrate", verbosity=0)
 
-    with DATA.open(encoding="utf-8") as fh:
+    with require(DATA).open(encoding="utf-8") as fh:
         sample = [json.loads(line) for line in fh]
     proposals = [baseline.label(ex["changed_files"], ex["diff"]).to_label_dict() for ex in sample]
     largest = max(range(len(sample)), key=lambda i: len(sample[i]["diff"]))

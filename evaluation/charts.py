@@ -5,6 +5,8 @@ template's autoescaping.
 """
 from __future__ import annotations
 
+from gsctune.charts import nice_ticks
+
 PALETTE = ("#4f6bd8", "#d9822b", "#2e9e6a", "#b8466e", "#7c5cc4", "#8a8f2a", "#3a9bb8", "#a0522d")
 
 
@@ -24,7 +26,7 @@ def interval_chart(rows: list[dict], *, width: int = 560, label_w: int = 240, ro
             "good": r.get("higher_is_better", True),
         })
     height = 26 + len(rows) * row_h
-    ticks = [{"x": round(label_w + plot * t, 1), "t": t} for t in (0, 0.25, 0.5, 0.75, 1.0)]
+    ticks = [{"x": round(label_w + plot * t, 1), "t": label} for t, label in nice_ticks(0.0, 1.0)[2]]
     return {"width": width, "height": height, "label_w": label_w, "lx": label_w - 6, "bars": bars, "ticks": ticks,
             "axis_y": height - 4}
 

@@ -1,4 +1,9 @@
-"""Launch forms for eval runs and comparison sets (staff only)."""
+"""Launch forms for eval runs and comparison sets (staff only).
+
+Every error is attached to the field it is about, so the page can name the field.
+"""
+from urllib.parse import urlsplit
+
 from django import forms
 
 from labeling.models import Label, PromptVersion, SFTExport
@@ -9,57 +14,117 @@ from .models import EvalRun
 
 class EvalRunForm(forms.Form):
     SOURCES = (("sample", "Seeded sample of labeled examples"), ("export", "An export's validation split"))
+    # Fieldsets of the page: (legend, help, field names, shown only for "field=value" or None).
+    SECTIONS = (
+        ("System", "What answers: a served model, or an adapter loaded on a gpu worker.",
+         ("name", "backend", "training_run"), None),
+        ("Endpoint", "Any OpenAI-compatible server: Ollama, vLLM, SGLang, OpenRouter …",
+         ("base_url", "model", "api_key_env"), "backend=endpoint"),
+        ("Adapter", "Loaded with transformers + PEFT on a worker of the gpu queue.",
+         ("base_model_path", "adapter_path"), "backend=adapter"),
+        ("Prompt", "", ("prompt_kind", "prompt_version", "max_diff_chars"), None),
+        ("Examples", "Scored against the latest human correction of each example, else its teacher label.",
+         ("source", "sample", "seed", "language", "export"), None),
+        ("Requests", "", ("concurrency", "max_tokens"), None),
+    )
 
-    name = forms.CharField(max_length=200)
-    backend = forms.ChoiceField(choices=EvalRun.Backend.choices, initial=EvalRun.Backend.ENDPOINT)
-    base_url = forms.CharField(max_length=500, required=False, help_text="e.g. http://127.0.0.1:11434/v1")
-    model = forms.CharField(max_length=200, required=False)
+    name = forms.CharField(max_length=200, help_text="Shown in the run list and on comparison pages.")
+    backend = forms.ChoiceField(choices=EvalRun.Backend.choices, initial=EvalRun.Backend.ENDPOINT, label="System")
+    base_url = forms.CharField(max_length=500, required=False, label="Base URL",
+                               help_text="Up to /v1, e.g. http://127.0.0.1:11434/v1 for Ollama.")
+    model = forms.CharField(max_length=200, required=False, label="Model name",
+                            help_text="As the endpoint knows it, e.g. qwen2.5-coder:7b.")
     api_key_env = forms.RegexField(regex=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=100, required=False,
-                                   help_text="Name of the environment variable with the key, never the key.")
-    base_model_path = forms.CharField(max_length=1000, required=False)
-    adapter_path = forms.CharField(max_length=1000, required=False)
+                                   label="API key variable",
+                                   error_messages={"invalid": "Give the name of an environment variable "
+                                                              "(letters, digits, _), not the key itself."},
+                                   help_text="Name of the environment variable on the worker that holds the key "
+                                             "(e.g. OPENROUTER_API_KEY), never the key. Empty for local servers.")
+    base_model_path = forms.CharField(max_length=1000, required=False, label="Base model folder",
+                                      help_text="A folder or Hugging Face id already on the worker's disk.")
+    adapter_path = forms.CharField(max_length=1000, required=False, label="Adapter folder",
+                                   help_text="The folder with adapter_config.json written by a training run.")
     training_run = forms.ModelChoiceField(
         queryset=TrainingRun.objects.filter(state="succeeded"), required=False,
-        help_text="Training run the adapter or merged model came from; for an adapter run, its adapter and base "
-                  "model are used when the folders are left empty.")
-    prompt_kind = forms.ChoiceField(choices=EvalRun.PromptKind.choices)
+        help_text="Links the eval to the run it tests; for an adapter eval, its adapter and base model are used "
+                  "when the folders are left empty.")
+    prompt_kind = forms.ChoiceField(choices=EvalRun.PromptKind.choices, label="Prompt",
+                                    help_text="The short finetune prompt for trained adapters; the labeling prompt "
+                                              "for general models and teachers.")
     prompt_version = forms.ModelChoiceField(queryset=PromptVersion.objects.all(), required=False,
-                                            help_text="For the labeling prompt; empty means the default.")
-    source = forms.ChoiceField(choices=SOURCES)
-    sample = forms.IntegerField(min_value=1, max_value=100_000, initial=200, required=False)
-    seed = forms.IntegerField(min_value=0, initial=0, required=False)
-    language = forms.CharField(max_length=40, required=False)
-    export = forms.ModelChoiceField(queryset=SFTExport.objects.filter(state="succeeded"), required=False)
-    concurrency = forms.IntegerField(min_value=1, max_value=64, initial=4)
-    max_tokens = forms.IntegerField(min_value=16, max_value=65_536, initial=4096)
-    max_diff_chars = forms.IntegerField(min_value=1000, required=False)
+                                            help_text="Labeling prompt only; empty means the default.")
+    source = forms.ChoiceField(choices=SOURCES, label="Examples", widget=forms.RadioSelect, initial="sample")
+    sample = forms.IntegerField(min_value=1, max_value=100_000, initial=200, required=False, label="Sample size",
+                                help_text="Labeled examples drawn at random.")
+    seed = forms.IntegerField(min_value=0, initial=0, required=False,
+                              help_text="The same seed draws the same examples, so runs compare on equal terms.")
+    language = forms.CharField(max_length=40, required=False,
+                               help_text="Only examples touching this language, e.g. python. Empty: all.")
+    export = forms.ModelChoiceField(queryset=SFTExport.objects.filter(state="succeeded"), required=False,
+                                    help_text="Its validation split: examples the model was not trained on.")
+    concurrency = forms.IntegerField(min_value=1, max_value=64, initial=4,
+                                     help_text="Requests in flight at once (1–64).")
+    max_tokens = forms.IntegerField(min_value=16, max_value=65_536, initial=4096, label="Max output tokens",
+                                    help_text="An answer cut off here counts as unparsed.")
+    max_diff_chars = forms.IntegerField(min_value=1000, required=False, label="Max diff characters",
+                                        help_text="Longer diffs are truncated with a marker. Empty: the prompt's "
+                                                  "default.")
+
+    # Fields that apply only to one choice of another field (hidden otherwise, by the page's script).
+    FIELD_WHEN = {"sample": "source=sample", "seed": "source=sample", "language": "source=sample",
+                  "export": "source=export", "prompt_version": "prompt_kind=labeling"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, when in self.FIELD_WHEN.items():
+            self.fields[name].widget.attrs["data-when"] = when
+
+    def sections(self) -> list[dict]:
+        return [{"legend": legend, "help": help_text, "when": when or "", "fields": [self[n] for n in names]}
+                for legend, help_text, names, when in self.SECTIONS]
+
+    def clean_base_url(self) -> str:
+        url = self.cleaned_data["base_url"].strip()
+        parts = urlsplit(url)
+        if url and (parts.scheme not in ("http", "https") or not parts.netloc):
+            raise forms.ValidationError("Give an http:// or https:// URL, e.g. http://127.0.0.1:11434/v1.")
+        return url
 
     def clean(self):
         data = super().clean()
         run = data.get("training_run")
-        if run is not None and data.get("backend") == EvalRun.Backend.ADAPTER:
+        backend = data.get("backend")
+        if run is not None and backend == EvalRun.Backend.ADAPTER:
             data["adapter_path"] = data.get("adapter_path") or str(run.adapter_dir)
             data["base_model_path"] = data.get("base_model_path") or run.base_model
-        if data.get("backend") == EvalRun.Backend.ENDPOINT and not (data.get("base_url") and data.get("model")):
-            raise forms.ValidationError("An endpoint run needs a base URL and a model name.")
-        if data.get("backend") == EvalRun.Backend.ADAPTER and not (data.get("base_model_path") and data.get("adapter_path")):
-            raise forms.ValidationError("An adapter run needs the base model folder and the adapter folder.")
-        if data.get("source") == "sample" and not data.get("sample"):
-            raise forms.ValidationError("Give the sample size.")
-        if data.get("source") == "export" and not data.get("export"):
-            raise forms.ValidationError("Choose an export.")
+        if backend == EvalRun.Backend.ENDPOINT:
+            for field, what in (("base_url", "a base URL"), ("model", "a model name")):
+                if not data.get(field) and field not in self.errors:
+                    self.add_error(field, f"An endpoint run needs {what}.")
+        if backend == EvalRun.Backend.ADAPTER:
+            for field, what in (("base_model_path", "the base model folder"), ("adapter_path", "the adapter folder")):
+                if not data.get(field):
+                    self.add_error(field, f"An adapter run needs {what} (or a training run to take it from).")
+        if data.get("source") == "sample" and not data.get("sample") and "sample" not in self.errors:
+            self.add_error("sample", "Give the sample size.")
+        if data.get("source") == "export" and not data.get("export") and "export" not in self.errors:
+            self.add_error("export", "Choose an export.")
         return data
 
 
 class ComparisonSetForm(forms.Form):
-    name = forms.CharField(max_length=200)
-    eval_runs = forms.ModelMultipleChoiceField(queryset=EvalRun.objects.filter(state="succeeded"), required=False,
-                                               widget=forms.CheckboxSelectMultiple)
+    name = forms.CharField(max_length=200, help_text="Shown to reviewers on the scoring page.")
+    eval_runs = forms.ModelMultipleChoiceField(
+        queryset=EvalRun.objects.filter(state="succeeded"), required=False, widget=forms.CheckboxSelectMultiple,
+        label="Eval runs", help_text="Each finished eval run is one system: its outputs are scored.")
     teachers = forms.MultipleChoiceField(choices=(), required=False, widget=forms.CheckboxSelectMultiple,
-                                         help_text="Teacher labels by model.")
-    human = forms.BooleanField(required=False, label="Original human commits")
-    n_items = forms.IntegerField(min_value=1, max_value=5000, initial=30)
-    seed = forms.IntegerField(min_value=0, initial=0)
+                                         label="Teacher labels", help_text="Stored teacher labels, by model.")
+    human = forms.BooleanField(required=False, label="Original human commits",
+                               help_text="The commits the repository really has, as one more system.")
+    n_items = forms.IntegerField(min_value=1, max_value=5000, initial=30, label="Items",
+                                 help_text="Examples to score, drawn from those every chosen system answered.")
+    seed = forms.IntegerField(min_value=0, initial=0,
+                              help_text="Draws the items and each reviewer's order of the outputs.")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -78,5 +143,6 @@ class ComparisonSetForm(forms.Form):
     def clean(self):
         data = super().clean()
         if not self.errors and len(self.systems()) < 2:
-            raise forms.ValidationError("Choose at least two systems.")
+            raise forms.ValidationError("Choose at least two systems. Tick eval runs, teacher labels or the "
+                                        "original human commits.")
         return data

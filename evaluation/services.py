@@ -76,14 +76,48 @@ def export_example_ids(export_id: int) -> list[int]:
     return ids
 
 
-def reference_labels(example_ids) -> dict[int, Label]:
-    """Per example the label to score against: the latest human correction, else the latest other label."""
+def reference_labels(example_ids, fields: tuple[str, ...] = ()) -> dict[int, Label]:
+    """Per example the label to score against: the latest human correction, else the latest other label.
+
+    ``fields`` loads only those columns (besides the ones the choice needs).
+    """
+    labels = Label.objects.filter(example_id__in=list(example_ids)).order_by("id")
+    if fields:
+        labels = labels.only("id", "example_id", "source", *fields)
     refs: dict[int, Label] = {}
-    for label in Label.objects.filter(example_id__in=list(example_ids)).order_by("id"):
+    for label in labels:
         current = refs.get(label.example_id)
         if current is None or label.source == Label.Source.HUMAN or current.source != Label.Source.HUMAN:
             refs[label.example_id] = label
     return refs
+
+
+def _model_key(name: str) -> str:
+    """A model name without its provider prefix: "qwen/qwen3-coder" and "qwen3-coder" are one model."""
+    return name.strip().lower().rsplit("/", 1)[-1]
+
+
+def circularity(run: EvalRun) -> dict | None:
+    """The references written by the very model this run evaluates, if any.
+
+    Scoring a model against its own labels measures how much it agrees with itself, not how
+    good it is; the run page and `manage.py evaluate` say so. Human corrections never count.
+    """
+    if run.backend != EvalRun.Backend.ENDPOINT or not run.model.strip():
+        return None
+    refs = reference_labels(run.example_ids, fields=("model",))
+    same = [label for label in refs.values()
+            if label.source != Label.Source.HUMAN and _model_key(label.model) == _model_key(run.model)]
+    if not same:
+        return None
+    detail = (f"{len(same)} of {len(refs)} reference labels were written by {same[0].model}, the model this run "
+              "evaluates. On those examples the scores measure agreement with its own labels, not quality; review "
+              "and correct the labels, or evaluate another model.")
+    return {"model": run.model, "label_model": same[0].model, "n": len(same), "total": len(refs), "detail": detail}
+
+
+def circularity_message(info: dict) -> str:
+    return f"Circular evaluation: {info['detail']}"
 
 
 def example_record(example: Example, label: Label | None) -> dict:

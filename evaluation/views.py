@@ -4,13 +4,12 @@ import json
 import time
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
 from django.db.models.fields.json import KeyTransform
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
 
+from gsctune.permissions import staff_required
 from labeling.diffs import split_diff
 
 from . import charts, metrics, services
@@ -25,37 +24,49 @@ def home(request):
     return render(request, "evaluation/home.html", {
         "runs": EvalRun.objects.all()[:100],
         "sets": ComparisonSet.objects.all()[:50],
-        "run_form": EvalRunForm(),
-        "set_form": ComparisonSetForm(),
     })
 
 
-@require_POST
-@staff_member_required
+@staff_required("Only staff can launch eval runs.")
 def run_new(request):
-    form = EvalRunForm(request.POST)
-    if form.is_valid():
-        d = form.cleaned_data
-        try:
-            if d["source"] == "export":
-                ids = services.export_example_ids(d["export"].pk)
-                source = f"export {d['export'].pk} validation split"
-            else:
-                ids = services.sample_example_ids(d["sample"], d["seed"] or 0, language=d["language"])
-                source = f"sample of {len(ids)} (seed {d['seed'] or 0}{', ' + d['language'] if d['language'] else ''})"
-            run = services.create_eval_run(
-                name=d["name"], example_ids=ids, examples_source=source, user=request.user,
-                export_id=d["export"].pk if d["source"] == "export" else None,
-                **{k: d[k] for k in ("backend", "base_url", "model", "api_key_env", "base_model_path",
-                                     "adapter_path", "training_run", "prompt_kind", "prompt_version", "concurrency",
-                                     "max_tokens", "max_diff_chars")})
-        except services.EvalError as exc:
-            messages.error(request, str(exc))
-            return redirect("eval-home")
-        return redirect(run)
-    for error in form.errors.values():
-        messages.error(request, " ".join(error))
-    return redirect("eval-home")
+    """The eval run form; a valid post queues the run and opens its page."""
+    form = EvalRunForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        run = _launch(form, request.user)
+        if run is not None:
+            return redirect(run)
+    return render(request, "evaluation/run_new.html", {"form": form})
+
+
+def _sentence(exc: Exception) -> str:
+    text = str(exc).strip().rstrip(".")
+    return f"{text[:1].upper()}{text[1:]}."
+
+
+def _launch(form: EvalRunForm, user) -> EvalRun | None:
+    """Resolve the examples and create the run; a refusal becomes an error on the field it is about."""
+    d = form.cleaned_data
+    try:
+        if d["source"] == "export":
+            ids = services.export_example_ids(d["export"].pk)
+            source = f"export {d['export'].pk} validation split"
+        else:
+            ids = services.sample_example_ids(d["sample"], d["seed"] or 0, language=d["language"])
+            source = f"sample of {len(ids)} (seed {d['seed'] or 0}{', ' + d['language'] if d['language'] else ''})"
+    except services.EvalError as exc:
+        form.add_error("export" if d["source"] == "export" else ("language" if d["language"] else "sample"),
+                       _sentence(exc))
+        return None
+    try:
+        return services.create_eval_run(
+            name=d["name"], example_ids=ids, examples_source=source, user=user,
+            export_id=d["export"].pk if d["source"] == "export" else None,
+            **{k: d[k] for k in ("backend", "base_url", "model", "api_key_env", "base_model_path",
+                                 "adapter_path", "training_run", "prompt_kind", "prompt_version", "concurrency",
+                                 "max_tokens", "max_diff_chars")})
+    except services.EvalError as exc:
+        form.add_error(None, _sentence(exc))
+        return None
 
 
 def run_detail(request, pk: int):
@@ -78,6 +89,7 @@ def run_detail(request, pk: int):
         "by_language": _breakdown(run.summary.get("by_language") or {}),
         "by_size": _breakdown(run.summary.get("by_size") or {}),
         "key_labels": [metrics.METRICS[m][0] for m in KEY_METRICS],
+        "circular": services.circularity(run),
         "page": page,
         "show": show,
     })
@@ -110,22 +122,20 @@ def run_compare(request):
 
 # --------------------------------------------------------------------------- blind comparisons
 
-@require_POST
-@staff_member_required
+@staff_required("Only staff can build blind comparison sets.")
 def set_new(request):
-    form = ComparisonSetForm(request.POST)
-    if form.is_valid():
+    """The comparison set form; a valid post builds the set and opens it."""
+    form = ComparisonSetForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
         try:
             cset = services.build_comparison_set(form.cleaned_data["name"], form.systems(),
                                                  n_items=form.cleaned_data["n_items"],
                                                  seed=form.cleaned_data["seed"], user=request.user)
         except services.EvalError as exc:
-            messages.error(request, str(exc))
-            return redirect("eval-home")
-        return redirect(cset)
-    for error in form.errors.values():
-        messages.error(request, " ".join(error))
-    return redirect("eval-home")
+            form.add_error(None, _sentence(exc))
+        else:
+            return redirect(cset)
+    return render(request, "evaluation/set_new.html", {"form": form})
 
 
 def set_detail(request, pk: int):

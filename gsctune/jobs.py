@@ -23,6 +23,7 @@ and is queued again by any live worker (see :func:`recover_orphaned_jobs`).
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import threading
 import time
@@ -36,6 +37,58 @@ from django.urls import reverse
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
+
+
+# Exceptions whose message says everything: the reason is the message alone.
+_PLAIN_EXCEPTIONS = {"Exception", "RuntimeError", "ValueError", "AssertionError", "CommandError", "NotImplementedError"}
+_OUR_MODULES = ("gsctune.", "labeling.", "training.", "evaluation.")
+_EXCEPTION_LINE = re.compile(r"^(?P<qualname>(?:[A-Za-z_]\w*\.)*(?P<name>[A-Za-z_]\w*))(?:: (?P<message>.*))?$")
+
+
+def _humanize(name: str) -> str:
+    """FileNotFoundError -> "File not found"; JSONDecodeError -> "JSON decode error"."""
+    words = re.findall(r"[A-Z]+(?=[A-Z][a-z]|\d|$)|[A-Z]?[a-z]+|\d+", name)
+    if len(words) > 1 and words[-1] in ("Error", "Exception"):
+        words = words[:-1]
+    text = " ".join(w if w.isupper() and len(w) > 1 else w.lower() for w in words)
+    return text[:1].upper() + text[1:]
+
+
+def error_reason(error: str) -> str:
+    """One line saying why a job failed, from its stored error text.
+
+    A stored error is "Type: message" followed by the traceback (see execute_job), whose last
+    line names the exception with its module. The reason is that exception in words: our own and
+    generic exceptions (and OS errors) by their message alone, others with their type spelled out
+    ("JSON decode: Expecting value ..."). Text without a type is shown as it is.
+    """
+    lines = [line.rstrip() for line in (error or "").strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    match = _EXCEPTION_LINE.match(lines[0])
+    if not match or not match["name"][:1].isupper():
+        return _clip(lines[0])
+    name, qualname = match["name"], match["qualname"]
+    for line in reversed(lines[1:]):  # the traceback's own exception line says which module raised it
+        found = re.match(rf"^((?:[A-Za-z_]\w*\.)*){re.escape(name)}(?::|$)", line)
+        if found:
+            qualname = found[1] + name
+            break
+    message = (match["message"] or "").strip()
+    errno = re.match(r"^\[Errno \d+\] ", message)
+    if message and (errno or name in _PLAIN_EXCEPTIONS or qualname.startswith(_OUR_MODULES)):
+        reason = message[errno.end():] if errno else message
+        if re.match(r"^[A-Z]\w*(?:Error|Exception): ", reason):  # a wrapped error, e.g. the training child's
+            return error_reason(reason)
+    elif name == "KeyError":
+        reason = f"Missing key {message}" if message else "Missing key"
+    else:
+        reason = f"{_humanize(name)}: {message}" if message else _humanize(name)
+    return _clip(reason[:1].upper() + reason[1:])
+
+
+def _clip(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 class JobCancelled(Exception):
@@ -100,6 +153,15 @@ class Job(models.Model):
     @property
     def is_final(self) -> bool:
         return self.state in FINAL_STATES
+
+    @property
+    def error_reason(self) -> str:
+        """The one line shown above the folded traceback of a failed job."""
+        return error_reason(self.error)
+
+    @property
+    def error_has_details(self) -> bool:
+        return self.error.strip() != self.error_reason
 
     @property
     def progress_percent(self) -> float | None:
@@ -228,7 +290,11 @@ class Progress:
 
 
 def job_model(label: str) -> type[Job]:
-    model = apps.get_model(label)
+    """The job model named ``app_label.model_name``; LookupError for anything else."""
+    try:
+        model = apps.get_model(label)
+    except ValueError:  # not of the form app_label.model_name
+        raise LookupError(f"{label!r} is not a job model") from None
     if not issubclass(model, Job):
         raise LookupError(f"{label} is not a job model")
     return model

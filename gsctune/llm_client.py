@@ -349,3 +349,88 @@ class TeacherClient:
 def _short(text: str, limit: int = 300) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --------------------------------------------------------------------------- connection test
+
+@dataclass
+class ConnectionCheck:
+    """What one small request to an endpoint found, in words for the teacher page."""
+
+    level: str  # "ok", "warning" (reached, but the model is not offered) or "error"
+    message: str
+    models: list[str] = field(default_factory=list)
+    latency_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.level != "error"
+
+
+def check_connection(base_url: str, model: str = "", api_key: str = "", timeout: float = 10.0) -> ConnectionCheck:
+    """Send one tiny request: GET /models, or a 1-token chat completion where the server lists none.
+
+    Never raises for a remote failure, and never repeats the key in what it reports.
+    """
+    started = time.perf_counter()
+    client = openai.OpenAI(base_url=base_url, api_key=api_key or "not-needed", max_retries=0, timeout=timeout)
+
+    def done(level: str, message: str, models: list[str] | None = None) -> ConnectionCheck:
+        if api_key:
+            message = message.replace(api_key, "***")
+        return ConnectionCheck(level, message, models or [], time.perf_counter() - started)
+
+    try:
+        try:
+            response = client.get("/models", cast_to=httpx2.Response)
+        except openai.APIStatusError as exc:
+            if exc.status_code not in (404, 405) or _is_web_page(exc.response):
+                raise
+            if not model:
+                return done("error", f"{base_url}/models answers HTTP {exc.status_code} (no model list); "
+                                     "enter the model name to test it with a 1-token chat request")
+            client.chat.completions.create(model=model, messages=[{"role": "user", "content": "Say OK."}],
+                                           max_tokens=1)
+            return done("ok", f"{model} answered a 1-token chat request (the server lists no models)")
+    except openai.APITimeoutError:
+        return done("error", f"no answer from {base_url} within {timeout:g} s")
+    except openai.APIConnectionError as exc:
+        return done("error", f"cannot connect to {base_url}: {exc.__cause__ or exc}")
+    except openai.AuthenticationError as exc:
+        return done("error", f"HTTP {exc.status_code}: the server refused the API key ({_short(exc.message)})")
+    except openai.APIStatusError as exc:
+        if _is_web_page(exc.response):
+            return done("error", f"{base_url} answered HTTP {exc.status_code} with a web page, not like an "
+                                 "OpenAI-compatible API: is this the API root (usually ending in /v1)?")
+        where = " (is the base URL right?)" if exc.status_code == 404 else ""
+        return done("error", f"HTTP {exc.status_code} from {exc.request.url}{where}: {_short(exc.message)}")
+    except openai.OpenAIError as exc:
+        return done("error", f"the chat request failed: {_short(str(exc))}")
+    finally:
+        client.close()
+    models = _model_ids(response)
+    if models is None:
+        kind = response.headers.get("content-type", "").split(";")[0] or "no content type"
+        return done("error", f"{base_url}/models answered with {kind}, not an OpenAI model list: is this "
+                             "the API root of an OpenAI-compatible server (usually ending in /v1)?")
+    count = f"{len(models)} model{'s' if len(models) != 1 else ''}"
+    if not model:
+        return done("ok", f"the server offers {count}", models)
+    if model in models:
+        return done("ok", f"{model} is offered" + (f", one of {count}" if len(models) > 1 else ""), models)
+    return done("warning", f"the server does not offer {model}; it offers {count}", models)
+
+
+def _is_web_page(response) -> bool:
+    return response.headers.get("content-type", "").startswith("text/html")
+
+
+def _model_ids(response) -> list[str] | None:
+    """The model names of a /models answer ({"data": [{"id": ...}]}); None if it is not one."""
+    try:
+        data = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        return None
+    return sorted({str(m["id"]) for m in data["data"] if isinstance(m, dict) and m.get("id")})

@@ -19,6 +19,7 @@ CONVENTIONAL_TYPES = (
 
 SUBJECT_RE = re.compile(
     r"^(?P<type>[A-Za-z][A-Za-z0-9_-]*)"
+    r"(?P<bang_first>!)?"  # "feat!(api): ..." as well as "feat(api)!: ..."
     r"(?:\((?P<scope>[^()\r\n]*)\))?"
     r"(?P<bang>!)?"
     r": (?P<description>\S.*)$"
@@ -53,11 +54,14 @@ class Commit:
     body: str = ""
     issues: list[Issue] = field(default_factory=list)
     breaking: bool = False
+    bang_before_scope: bool = False  # the subject was written "type!(scope): ..."
 
     @property
     def subject(self) -> str:
         scope = f"({self.scope})" if self.scope else ""
         bang = "!" if self.breaking else ""
+        if self.bang_before_scope and self.breaking:
+            return f"{self.type}{bang}{scope}: {self.description}"
         return f"{self.type}{scope}{bang}: {self.description}"
 
     def to_dict(self) -> dict:
@@ -106,9 +110,9 @@ class ParseResult:
 def parse_subject(subject: str) -> tuple[str, str, str, bool]:
     """Split ``type(scope)!: description``; raises SchemaError if it is not one."""
     m = SUBJECT_RE.match(subject.strip())
-    if not m:
+    if not m or (m["bang_first"] and m["bang"]):
         raise SchemaError(f"subject {subject!r} is not of the form 'type(scope): description'")
-    return m["type"], (m["scope"] or "").strip(), m["description"].strip(), bool(m["bang"])
+    return m["type"], (m["scope"] or "").strip(), m["description"].strip(), bool(m["bang_first"] or m["bang"])
 
 
 def parse_proposal(text: str | None) -> ParseResult:
@@ -172,7 +176,7 @@ def _json_candidates(text: str) -> tuple[list[object], str]:
 def _describe_syntax_error(src: str, start: int, exc: json.JSONDecodeError) -> str:
     if exc.pos >= len(src.rstrip()) or exc.msg.startswith("Unterminated"):
         return "the JSON object ends before it is closed (truncated answer?)"
-    return f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+    return f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg.removesuffix(' at')}"
 
 
 def _require_str_list(value: object, where: str, *, allow_empty: bool) -> list[str]:
@@ -228,7 +232,8 @@ def _commit_from_obj(obj: object, where: str) -> Commit:
         raise SchemaError(f"{where}.issues: expected a list of {{message, path}} objects")
     issues = [_issue_from_obj(it, f"{where}.issues[{j}]") for j, it in enumerate(issues_raw)]
     return Commit(type=ctype, scope=scope, description=description, files=files,
-                  body=body.strip("\n"), issues=issues, breaking=breaking)
+                  body=body.strip("\n"), issues=issues, breaking=breaking,
+                  bang_before_scope=breaking and subject.strip().startswith(f"{ctype}!"))
 
 
 def _issue_from_obj(obj: object, where: str) -> Issue:

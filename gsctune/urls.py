@@ -9,6 +9,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/login/", views.admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
     path("jobs/<str:label>/<int:pk>/status/", views.job_status, name="job-status"),
     path("jobs/<str:label>/<int:pk>/cancel/", views.job_cancel, name="job-cancel"),

@@ -1,11 +1,13 @@
 """Admin for teachers, prompt versions, labeling runs and their failures (imported by admin.py)."""
 from django.contrib import admin
 
+from .forms_labeling import TeacherForm
 from .models import LabelFailure, LabelingRun, PromptVersion, Teacher
 
 
 @admin.register(Teacher)
 class TeacherAdmin(admin.ModelAdmin):
+    form = TeacherForm  # the same bounds, checks and help as the Teachers page
     list_display = ("name", "is_baseline", "base_url", "model", "api_key_env", "max_concurrency",
                     "price_input_per_million", "price_output_per_million", "updated_at")
     list_filter = ("is_baseline",)

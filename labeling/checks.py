@@ -302,13 +302,20 @@ def unknown_identifiers(
 
 # --------------------------------------------------------------------------- helpers
 
-SUBJECT_RE = re.compile(r"^(?P<type>[a-z]+)(?:\((?P<scope>[^()\s][^()]*)\))?(?P<bang>!)?: (?P<desc>\S.*)$")
+# The breaking "!" is accepted before or after the scope (``feat!(api):`` and ``feat(api)!:``).
+SUBJECT_RE = re.compile(
+    r"^(?P<type>[a-z]+)(?P<bang_first>!)?(?:\((?P<scope>[^()\s][^()]*)\))?(?P<bang>!)?: (?P<desc>\S.*)$"
+)
 
 
 def parse_subject(subject: str) -> dict | None:
-    """Split ``type(scope): description``; None when the subject is not in that form."""
+    """Split ``type(scope)!: description`` into type, scope, bang and desc; None when not in that form."""
     m = SUBJECT_RE.match(subject or "")
-    return m.groupdict() if m else None
+    if not m or (m["bang_first"] and m["bang"]):
+        return None
+    parts = m.groupdict()
+    parts["bang"] = parts.pop("bang_first") or parts["bang"]
+    return parts
 
 
 def _body_text(commit: dict) -> str:

@@ -325,8 +325,8 @@ def _distribution(langs: dict[str, Counter], repos: Iterable[str]) -> dict[str, 
 
 
 def multiplicity(weight: float, seed: int, key: str) -> int:
-    """Deterministic oversampling: floor(weight) copies plus one more with
-    probability frac(weight), drawn from a hash of (seed, key)."""
+    """Copies of a train example: floor(weight) plus one more with probability frac(weight),
+    drawn from a hash of (seed, key). Above 1 this oversamples; below 1 it is a sampling rate."""
     whole = math.floor(weight)
     return whole + (1 if _uniform(seed, "weight", key) < weight - whole else 0)
 
@@ -357,7 +357,28 @@ class Plan:
             "val_fraction_actual": round(examples["val"] / len(self.rows), 4) if self.rows else 0.0,
             "by_verdict": {v: {"train": c["train"], "val": c["val"]} for v, c in sorted(by_verdict.items())},
             "by_language": {lang: {"train": c["train"], "val": c["val"]} for lang, c in sorted(by_lang.items())},
+            "weighting": self.weighting(),
         }
+
+    def weighting(self) -> dict:
+        """What each verdict's weight did to train, in words: below 1 it samples, above 1 it repeats."""
+        out = {}
+        for verdict in sorted({r["verdict"] for r in self.rows if r["split"] == "train"}):
+            rows = [r for r in self.rows if r["split"] == "train" and r["verdict"] == verdict]
+            weight, n = rows[0]["weight"], len(rows)
+            kept = sum(1 for r in rows if r["copies"])
+            copies = sum(r["copies"] for r in rows)
+            if weight == 0:
+                text = f"{verdict} left out of train (weight 0, none of {n})"
+            elif weight < 1:
+                text = f"{verdict} sampled at {weight:g} ({kept} of {n})"
+            elif weight == 1:
+                text = f"{verdict} once each ({n})"
+            else:
+                text = f"{verdict} oversampled at {weight:g} ({copies} rows from {n})"
+            out[verdict] = {"weight": weight, "train_examples": n, "train_examples_kept": kept,
+                            "train_rows": copies, "text": text}
+        return out
 
 
 def plan(records: Iterable[dict], opts: ExportOptions) -> Plan:
@@ -533,6 +554,8 @@ def export(records: Iterable[dict], opts: ExportOptions, out_dir: str,
             "weight": row["weight"], "split": row["split"], "rows": 0, "augmented_rows": 0,
             "truncated": False,
         }
+        if rec.get("repaired"):
+            prov["repaired"] = rec["repaired"]  # a data repair changed this label (see the page's note)
         provenance.append(prov)
         train = row["split"] == "train"
         if train and not row["copies"]:
@@ -582,6 +605,8 @@ def export(records: Iterable[dict], opts: ExportOptions, out_dir: str,
         "train_rows": len(train_lines), "val_rows": len(val_lines), "augmented_rows": augmented_rows,
         "truncated_examples": truncated, "truncation_unit": measure.unit, "over_budget": over_budget,
         "dropped_train_duplicates_of_val": sorted(leaks_dropped),
+        "repaired_labels": [{"key": p["key"], "label_id": p["label_id"], "note": p["repaired"]}
+                            for p in provenance if p.get("repaired")],
     })
     text = _manifest_text(manifest)
     with open(os.path.join(out_dir, "manifest.json"), "w", encoding="utf-8", newline="\n") as fh:
@@ -649,5 +674,6 @@ def _manifest(the_plan: Plan, opts: ExportOptions, files: dict, provenance: list
         "over_budget": extra["over_budget"],
         "dropped_train_duplicates_of_val": extra["dropped_train_duplicates_of_val"],
         "invalid_labels": the_plan.selection.invalid,
+        "repaired_labels": extra.get("repaired_labels", []),
         "records": provenance,
     }

@@ -29,6 +29,10 @@ class BadLine(ValueError):
     """A line that cannot be imported; the message is shown to the user."""
 
 
+class NothingImported(ValueError):
+    """A file without one valid line (an image, a text file): the import job ends as failed."""
+
+
 @dataclass
 class ImportReport:
     lines: int = 0
@@ -204,7 +208,8 @@ def decode_line(raw: bytes) -> object:
     try:
         record = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise BadLine(f"invalid JSON: {exc.msg} at column {exc.colno}") from None
+        # The stdlib's message may end in "at" ("Invalid control character at"): not "at at column".
+        raise BadLine(f"invalid JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}") from None
     try:  # what the stdlib accepts beyond orjson: big numbers, or text no database can store
         orjson.dumps(record)
     except (orjson.JSONEncodeError, TypeError) as exc:
@@ -365,5 +370,13 @@ def run_import_job(job: ImportJob, progress) -> None:
     job.imported, job.already_present = report.imported, report.already_present
     job.bad_lines, job.labels_imported, job.warnings_count = report.bad_count, report.labels_imported, report.warnings
     job.problems = [{"line": line, "reason": reason} for line, reason in report.bad]
-    job.status_message = report.summary()
+    valid = report.imported + report.already_present
+    if valid:
+        job.status_message = report.summary()
+    else:  # failed, not a green "Succeeded" that imported nothing
+        job.status_message = f"0 imported, {report.bad_count} bad line{'' if report.bad_count == 1 else 's'}"
     job.save(update_fields=["imported", "already_present", "bad_lines", "labels_imported", "warnings_count", "problems", "status_message"])
+    if not valid:
+        first = f" (line {report.bad[0][0]}: {report.bad[0][1]})" if report.bad else ""
+        raise NothingImported(f"{job.status_message}: the file has no valid line{first}" if report.lines
+                              else "0 imported: the file is empty")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict
+import json
 import time
 from pathlib import Path
 
@@ -25,6 +26,7 @@ PROGRESS_EVERY = 200
 LIGHT_FIELDS = (
     "id", "source", "model", "findings", "teacher_id", "prompt_version_id",
     "example__repo_url", "example__base_commit", "example__head_commit", "example__languages",
+    "repaired_at", "repair_note",
 )
 
 
@@ -100,6 +102,7 @@ def build_records(light: bool = False) -> list[dict]:
             "prompt_version": prompt or None,
             "prompt": None if light else _prompt_texts(label),
             "findings": sorted({f.get("check", "") for f in exported.findings or []}),
+            "repaired": exported.repair_note if exported.repaired_at else "",
         })
     return records
 
@@ -184,6 +187,29 @@ def run_export_job(job: SFTExport, progress) -> None:
     job.manifest_sha256 = result.files["manifest.json"]["sha256"]
     job.status_message = summary_line(manifest)
     job.save(update_fields=["summary", "train_rows", "val_rows", "manifest_sha256", "status_message"])
+
+
+def flag_snapshots_made_before_repair() -> int:
+    """Note on snapshots made before a data repair that they hold labels it changed (the page says so).
+
+    Their files stay as they were (their sha256 are in the manifest); the note tells to export again.
+    """
+    repaired = dict(Label.objects.filter(repaired_at__isnull=False).values_list("id", "repaired_at"))
+    flagged = 0
+    if not repaired:
+        return flagged
+    for job in SFTExport.objects.filter(state="succeeded").exclude(folder=""):
+        path = job.file_path("manifest.json")
+        if not path.is_file():
+            continue
+        records = json.loads(path.read_text(encoding="utf-8")).get("records", [])
+        stale = sorted({r["label_id"] for r in records
+                        if r.get("label_id") in repaired and repaired[r["label_id"]] > job.created_at})
+        if stale and job.summary.get("labels_repaired_later") != stale:
+            job.summary = {**job.summary, "labels_repaired_later": stale}
+            job.save(update_fields=["summary"])
+            flagged += 1
+    return flagged
 
 
 def summary_line(manifest: dict) -> str:

@@ -75,6 +75,22 @@ def create_prompt_version(name: str, system_prompt: str, output_format: str = ""
     return version, True
 
 
+def teacher_title(teacher: Teacher, kind: bool = True) -> str:
+    """How pages and messages name a teacher: its kind and model only where its name lacks them.
+
+    "teacher openrouter (qwen/qwen3-coder)", "baseline" (not "Baseline baseline (baseline)").
+    ``kind=False`` leaves out "teacher" (a menu labelled Teacher), never "baseline".
+    """
+    name = teacher.name
+    hide_kind = teacher.kind in name.lower() or (not kind and not teacher.is_baseline)
+    words = [] if hide_kind else [teacher.kind]
+    words.append(name)
+    model = teacher.model
+    if model.lower() not in name.lower() and not (teacher.is_baseline and model in (BASELINE_MODEL, "baseline")):
+        words.append(f"({model})")
+    return " ".join(words)
+
+
 def teacher_for(base_url: str, model: str, api_key_env: str = "", **fields) -> Teacher:
     """The teacher with this endpoint, model and key variable; created if new (CLI use)."""
     base_url = base_url.rstrip("/")
@@ -98,6 +114,11 @@ def teacher_for(base_url: str, model: str, api_key_env: str = "", **fields) -> T
     return teacher
 
 
+def effective_concurrency(teacher: Teacher, requested: int | None) -> int:
+    """What runs: the request, capped at the teacher's maximum (blank: the maximum)."""
+    return max(1, min(requested or teacher.max_concurrency, teacher.max_concurrency))
+
+
 def client_config(teacher: Teacher, concurrency: int | None = None) -> ClientConfig:
     """Client settings from the teacher; the retry policy from settings.LABELING_RETRY."""
     return ClientConfig(
@@ -105,22 +126,51 @@ def client_config(teacher: Teacher, concurrency: int | None = None) -> ClientCon
         base_url=teacher.base_url, model=teacher.model, api_key=teacher.api_key(),
         temperature=teacher.temperature, max_tokens=teacher.max_output_tokens,
         reasoning_effort=teacher.reasoning_effort, timeout=teacher.request_timeout,
-        concurrency=max(1, min(concurrency or teacher.max_concurrency, teacher.max_concurrency)),
+        concurrency=effective_concurrency(teacher, concurrency),
     )
 
 
 # --------------------------------------------------------------------------- creating runs
 
+def find_examples(items: list[str]) -> tuple[list[int], list[str]]:
+    """Example ids for listed ids or keys, in order without repeats, and the items that match none."""
+    wanted = [str(x).strip() for x in items if str(x).strip()]
+    by_key = dict(Example.objects.filter(key__in=wanted).values_list("key", "pk"))
+    numeric = {int(x) for x in wanted if x.isdigit()}
+    by_id = set(Example.objects.filter(pk__in=numeric).values_list("pk", flat=True))
+    ids, missing = [], []
+    for item in wanted:
+        pk = by_key.get(item) or (int(item) if item.isdigit() and int(item) in by_id else None)
+        if pk:
+            ids.append(pk)
+        else:
+            missing.append(item)
+    return list(dict.fromkeys(ids)), missing
+
+
+def _missing_text(missing: list[str], listed: int) -> str:
+    shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+    return f"{len(missing)} of {listed} listed examples do not exist: {shown}"
+
+
 def create_run(teacher: Teacher, prompt_version: PromptVersion | None = None, *, user=None, enqueue: bool = True,
                **options) -> LabelingRun:
-    """Validate and store a run; queue it on the worker once the transaction commits."""
+    """Validate and store a run; queue it on the worker once the transaction commits.
+
+    An explicit list is checked here, before queueing, so an unknown id is named at once
+    rather than failing the run on the worker.
+    """
     run = LabelingRun(teacher=teacher, prompt_version=prompt_version or default_prompt_version(),
                       created_by=user, price_input_per_million=teacher.price_input_per_million,
                       price_output_per_million=teacher.price_output_per_million, **options)
     if run.selection == LabelingRun.Selection.SAMPLE and not run.sample_size:
         raise SelectionError("a sample needs a sample size")
-    if run.selection == LabelingRun.Selection.LIST and not run.example_list:
-        raise SelectionError("an explicit list needs at least one example id or key")
+    if run.selection == LabelingRun.Selection.LIST:
+        if not run.example_list:
+            raise SelectionError("an explicit list needs at least one example id or key")
+        _, missing = find_examples(run.example_list)
+        if missing:
+            raise SelectionError(_missing_text(missing, len(run.example_list)))
     run.full_clean(exclude=["created_by"])
     run.save()
     if enqueue:
@@ -148,17 +198,9 @@ def resolve_selection(run: LabelingRun) -> list[int]:
     if run.selected_ids is not None:
         return list(run.selected_ids)
     if run.selection == LabelingRun.Selection.LIST:
-        wanted = [str(x).strip() for x in run.example_list if str(x).strip()]
-        by_key = dict(Example.objects.filter(key__in=wanted).values_list("key", "pk"))
-        numeric = {int(x) for x in wanted if x.isdigit()}
-        by_id = set(Example.objects.filter(pk__in=numeric).values_list("pk", flat=True))
-        ids, missing = [], []
-        for item in wanted:
-            pk = by_key.get(item) or (int(item) if item.isdigit() and int(item) in by_id else None)
-            (ids.append(pk) if pk else missing.append(item))
-        if missing:
-            raise SelectionError(f"{len(missing)} listed example(s) not found, first: {missing[:3]}")
-        ids = list(dict.fromkeys(ids))
+        ids, missing = find_examples(run.example_list)
+        if missing:  # deleted since the run was created
+            raise SelectionError(_missing_text(missing, len(run.example_list)))
     else:
         ids = list(_selection_queryset(run).order_by("pk").values_list("pk", flat=True))
         if run.selection == LabelingRun.Selection.SAMPLE:
@@ -365,7 +407,8 @@ def execute_run(run: LabelingRun, progress) -> None:
         return
     config = client_config(run.teacher, run.concurrency)
     window = config.concurrency * 2  # keep the semaphore fed while results are stored
-    progress.message(f"labeling {len(pending)} example(s) with {run.teacher} at concurrency {config.concurrency}")
+    progress.message(f"labeling {len(pending)} example(s) with {teacher_title(run.teacher)} "
+                     f"at concurrency {config.concurrency}")
     prompt = run.prompt_version
     system = system_text(prompt)
     queue = list(reversed(pending))
@@ -404,8 +447,9 @@ def execute_run(run: LabelingRun, progress) -> None:
                     elif outcome == "failed":
                         progress.advance(done=0, failed=1)
                 if state.consecutive_unreachable >= max(UNREACHABLE_AFTER, config.concurrency):
-                    raise RuntimeError(f"{run.teacher} looks unreachable: the last {state.consecutive_unreachable} "
-                                       f"examples failed ({state.last_errors[-1]['message']}); fix it and resume")
+                    raise RuntimeError(f"{teacher_title(run.teacher)} looks unreachable: the last "
+                                       f"{state.consecutive_unreachable} examples failed "
+                                       f"({state.last_errors[-1]['message']}); fix it and resume")
                 if progress.cancelled:
                     for future in submitted:
                         future.cancel()

@@ -21,7 +21,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from evaluation.metrics import grouping_scores
@@ -224,19 +225,50 @@ class ReviewError(ValueError):
     """A verdict or correction that cannot be stored; the message says why."""
 
 
+class LabelNotFound(ReviewError):
+    """The label of a verdict does not exist (the page answers 404)."""
+
+
+class LeaseConflict(ReviewError):
+    """Another reviewer holds the label's lease (the page answers 409 and shows the message)."""
+
+
+def _lock_item(label_id: int) -> None:
+    """Take the queue row's write lock before reading Review rows in this transaction.
+
+    A no-op UPDATE: PostgreSQL holds the row lock to the commit, so a second verdict on the
+    same label waits and its later statements see the first one's rows; SQLite's IMMEDIATE
+    transactions serialize writers anyway.
+    """
+    ReviewItem.objects.filter(pk=label_id).update(n_reviewers=F("n_reviewers"))
+
+
 def _refresh_item(label_id: int) -> None:
-    """Latest non-skip verdict and number of distinct reviewers, from the Review rows."""
-    reviews = Review.objects.filter(label_id=label_id).exclude(verdict=Review.Verdict.SKIP)
-    latest = reviews.order_by("-id").values_list("verdict", flat=True).first() or ""
-    n = reviews.values("reviewer").distinct().count()
-    ReviewItem.objects.filter(pk=label_id).update(verdict=latest, n_reviewers=n)
+    """Latest non-skip verdict and number of distinct reviewers, from the Review rows, in one UPDATE."""
+    counted = Review.objects.filter(label_id=OuterRef("pk")).exclude(verdict=Review.Verdict.SKIP)
+    ReviewItem.objects.filter(pk=label_id).update(
+        verdict=Coalesce(Subquery(counted.order_by("-id").values("verdict")[:1]), Value("")),
+        n_reviewers=Coalesce(
+            Subquery(counted.order_by().values("label_id").annotate(n=Count("reviewer_id", distinct=True))
+                     .values("n")[:1]),
+            Value(0),
+        ),
+    )
+
+
+def _lease_holder(label_id: int, user):
+    """The other reviewer holding a live lease on this label, or None."""
+    item = ReviewItem.objects.filter(pk=label_id, lease_expires__gt=timezone.now()).exclude(
+        leased_by=user).exclude(leased_by__isnull=True).select_related("leased_by").first()
+    return item.leased_by if item else None
 
 
 def clean_correction(data: dict, label: Label) -> dict:
     """Validate an edited proposal from the review page into the label dict.
 
-    ``data`` is ``{"commits": [{"type", "scope", "description", "body", "files"}],
-    "gitignore": [...]}``; errors name the commit they are about.
+    ``data`` is ``{"commits": [{"type", "scope", "description", "breaking", "bang_first", "body",
+    "files", "issues"}], "gitignore": [...]}``; errors name the commit they are about. ``bang_first``
+    keeps a breaking subject written ``type!(scope):`` in that form.
     """
     if not isinstance(data, dict) or not isinstance(data.get("commits"), list):
         raise ReviewError("correction must have a list of commits")
@@ -262,7 +294,10 @@ def clean_correction(data: dict, label: Label) -> dict:
         seen.update(files)
         body = str(raw.get("body") or "").replace("\r\n", "\n").strip()
         issues = raw.get("issues") if isinstance(raw.get("issues"), list) else []
-        subject = f"{ctype}({scope}): {desc}" if scope else f"{ctype}: {desc}"
+        bang = "!" if raw.get("breaking") else ""
+        head = f"{ctype}{bang}({scope})" if scope and bang and raw.get("bang_first") else (
+            f"{ctype}({scope}){bang}" if scope else f"{ctype}{bang}")
+        subject = f"{head}: {desc}"
         commits.append({"subject": subject, "files": files, "body": body, "issues": issues})
     if not commits:
         raise ReviewError("correction has no commit with files")
@@ -270,6 +305,10 @@ def clean_correction(data: dict, label: Label) -> dict:
     if isinstance(gitignore, str):
         gitignore = gitignore.splitlines()
     gitignore = [str(line).strip() for line in gitignore if str(line).strip()]
+    for n, line in enumerate(gitignore, 1):
+        if any(marker in line for marker in ("{{", "}}", "{%", "%}")):
+            # What a broken page once sent (migration 0004 repairs those): never store it again.
+            raise ReviewError(f".gitignore line {n}: {line!r} is page template text, not a pattern")
     return {"commits": commits, "gitignore": gitignore}
 
 
@@ -282,8 +321,14 @@ def record_verdict(
     note: str = "",
     seconds: float = 0.0,
     correction: dict | None = None,
+    token: str = "",
 ) -> Review:
-    """Store one verdict (and for ``correct`` the new human revision); frees the lease."""
+    """Store one verdict (and for ``correct`` the new human revision); frees the lease.
+
+    ``token`` (chosen by the page once per verdict) makes a repeat harmless: the stored
+    review is returned with ``repeated`` set. A label leased by someone else is refused
+    with :class:`LeaseConflict`; a free one is taken.
+    """
     if verdict not in Review.Verdict.values:
         raise ReviewError(f"unknown verdict {verdict!r}")
     reasons = list(dict.fromkeys(reasons or ()))
@@ -294,12 +339,25 @@ def record_verdict(
         raise ReviewError("a rejection needs at least one reason")
     label = Label.objects.select_related("example").filter(pk=label_id).first()
     if label is None:
-        raise ReviewError(f"label {label_id} does not exist")
+        raise LabelNotFound(f"label {label_id} does not exist")
     if label.source == Label.Source.HUMAN:
         raise ReviewError("human corrections are not reviewed again")
     cleaned = clean_correction(correction or {}, label) if verdict == Review.Verdict.CORRECT else None
     seconds = min(max(float(seconds or 0), 0.0), 3600.0)
+    token = str(token or "")[:64]
     with transaction.atomic():
+        _lock_item(label.pk)
+        if token:
+            repeat = Review.objects.filter(label=label, reviewer=user, token=token).first()
+            if repeat is not None:
+                repeat.repeated = True
+                return repeat
+        holder = _lease_holder(label.pk, user)
+        if holder is not None:
+            raise LeaseConflict(
+                f"{holder.get_username()} is reviewing label {label.pk} right now, so your verdict was not saved; "
+                "carry on with the next label."
+            )
         revision = None
         if cleaned is not None:
             revision = Label.objects.create(
@@ -321,25 +379,35 @@ def record_verdict(
             note=(note or "").strip(),
             correction=revision,
             seconds_spent=seconds,
+            token=token,
         )
         _refresh_item(label.pk)
         release_lease(user, label.pk)
+    review.repeated = False
     return review
 
 
 def undo_last(user) -> Review | None:
-    """Remove the reviewer's latest verdict (and its correction); the item goes back to them."""
+    """Remove the reviewer's latest verdict (and its correction); returns it with ``leased`` set.
+
+    The label goes back to the undoer only when it is free or already theirs (``leased``
+    True): a label another reviewer has leased meanwhile stays with them.
+    """
     with transaction.atomic():
         review = Review.objects.filter(reviewer=user).order_by("-id").select_for_update().first()
         if review is None:
             return None
+        _lock_item(review.label_id)
         if review.correction_id:
             Label.objects.filter(pk=review.correction_id).delete()
         review.delete()
         _refresh_item(review.label_id)
-        ReviewItem.objects.filter(pk=review.label_id).update(
-            leased_by=user, lease_expires=timezone.now() + timedelta(seconds=lease_seconds())
+        now = timezone.now()
+        free = Q(lease_expires__isnull=True) | Q(lease_expires__lte=now) | Q(leased_by=user)
+        leased = ReviewItem.objects.filter(free, pk=review.label_id).update(
+            leased_by=user, lease_expires=now + timedelta(seconds=lease_seconds())
         )
+    review.leased = bool(leased)
     return review
 
 
@@ -402,6 +470,18 @@ class GateStats:
     latency_per_example: float | None = None
     projected_cost: float | None = None
     seconds_per_review: float | None = None
+    # Where the counted prefix ends: the first label in gate order without a verdict, and why.
+    stop_label: int | None = None
+    stop_reason: str = ""
+    beyond: int = 0  # verdicts after the stop: they count once the prefix reaches them
+    # The fewest more gate reviews that can pass, and how many of those may be rejects or corrections.
+    more_needed: int | None = None
+    more_not_accepted: int = 0
+
+    @property
+    def remaining(self) -> int:
+        """Labels not yet in the counted prefix."""
+        return self.labeled - self.reviewed
 
 
 def gate_rule() -> tuple[int, float]:
@@ -431,6 +511,41 @@ def _tokens(usage: dict) -> float | None:
 def _mean(values):
     values = [v for v in values if v is not None]
     return sum(values) / len(values) if values else None
+
+
+def reviews_to_pass(accepted: int, reviewed: int, remaining: int) -> tuple[int, int] | None:
+    """Fewest more reviews (of ``remaining`` labels) that can meet the pass rule, and how many of
+    them may then be other than accepted; None when even all accepted cannot pass."""
+    min_reviewed, min_lower = gate_rule()
+    for more in range(remaining + 1):
+        total = reviewed + more
+        if total < min_reviewed or wilson(accepted + more, total)[0] < min_lower:
+            continue
+        allowed = 0
+        while allowed < more and wilson(accepted + more - allowed - 1, total)[0] >= min_lower:
+            allowed += 1
+        return more, allowed
+    return None
+
+
+def _stop_reasons(label_ids: list[int]) -> dict[int, str]:
+    """Why each of these labels has no verdict: skipped (by whom), being reviewed now, or not yet."""
+    skipped: dict[int, list[str]] = defaultdict(list)
+    for label_id, name in (Review.objects.filter(label_id__in=label_ids, verdict=Review.Verdict.SKIP)
+                           .order_by("id").values_list("label_id", "reviewer__username")):
+        if name not in skipped[label_id]:
+            skipped[label_id].append(name)
+    leased = dict(ReviewItem.objects.filter(pk__in=label_ids, lease_expires__gt=timezone.now())
+                  .exclude(leased_by__isnull=True).values_list("pk", "leased_by__username"))
+    out = {}
+    for label_id in label_ids:
+        if label_id in leased:
+            out[label_id] = f"{leased[label_id]} is reviewing it now"
+        elif skipped[label_id]:
+            out[label_id] = f"skipped by {', '.join(skipped[label_id])}; review it to count further"
+        else:
+            out[label_id] = "not reviewed yet; review it to count further"
+    return out
 
 
 def gate_stats(teacher: str = "", prompt: str = "") -> list[GateStats]:
@@ -477,6 +592,13 @@ def gate_stats(teacher: str = "", prompt: str = "") -> list[GateStats]:
             s.rate = s.accepted / s.reviewed
             s.lo, s.hi = wilson(s.accepted, s.reviewed)
         s.passed = s.reviewed >= min_reviewed and s.lo is not None and s.lo >= min_lower
+        if s.reviewed < len(group):
+            s.stop_label = group[s.reviewed][2]
+            s.beyond = s.reviewed_any - s.reviewed
+        if not s.passed:
+            need = reviews_to_pass(s.accepted, s.reviewed, len(group) - s.reviewed)
+            if need is not None:
+                s.more_needed, s.more_not_accepted = need
         reasons = Counter()
         seconds = []
         for row in prefix:
@@ -512,6 +634,9 @@ def gate_stats(teacher: str = "", prompt: str = "") -> list[GateStats]:
         if s.cost_per_example is not None:
             s.projected_cost = s.cost_per_example * n_examples
         out.append(s)
+    reasons_by_label = _stop_reasons([s.stop_label for s in out if s.stop_label is not None])
+    for s in out:
+        s.stop_reason = reasons_by_label.get(s.stop_label, "")
     return out
 
 
@@ -537,3 +662,34 @@ def facets() -> dict[str, list[str]]:
         "languages": languages,
         "checks": list(CHECK_TITLES.items()),
     }
+
+
+# --------------------------------------------------------------------------- repaired labels
+
+
+@dataclass
+class RecheckResult:
+    labels: int = 0  # repaired human labels re-checked
+    items: int = 0  # queue rows of the labels they correct, refreshed
+    findings: int = 0  # automatic-check findings on the repaired labels now
+
+
+def recheck_repaired_labels() -> RecheckResult:
+    """Re-run the checks of labels a data repair changed, and the review rows of what they correct.
+
+    Migration 0004 edits JSON without app code, so stored findings and queue columns of those
+    labels were computed from the broken patterns; this brings them up to date.
+    """
+    out = RecheckResult()
+    repaired = Label.objects.filter(repaired_at__isnull=False).select_related("example")
+    for label in repaired.iterator(chunk_size=200):
+        with transaction.atomic():
+            label.save(update_fields=["findings"])  # the pre_save signal recomputes the findings
+            out.labels += 1
+            out.findings += len(label.findings or [])
+            original = label.revision_of
+            if original is not None and original.source != Label.Source.HUMAN:
+                sync_review_items([original])
+                _refresh_item(original.pk)
+                out.items += 1
+    return out

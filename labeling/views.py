@@ -1,9 +1,10 @@
 """Examples browser and imports. Views stay thin: queries here, work in services."""
-from django.contrib import messages
 from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db.models import Exists, Max, OuterRef, Q
 from django.shortcuts import get_object_or_404, redirect, render
+
+from gsctune.permissions import staff_required
 
 from .diffs import split_diff
 from .forms import ExampleFilterForm, ImportUploadForm
@@ -72,12 +73,10 @@ def example_detail(request, pk: int):
     })
 
 
+@staff_required("Only staff can import files.", methods=("POST",))
 def import_list(request):
     form = ImportUploadForm()
     if request.method == "POST":
-        if not request.user.is_staff:
-            messages.error(request, "Only staff can import files.")
-            return redirect("import-list")
         form = ImportUploadForm(request.POST, request.FILES)
         if form.is_valid():
             uploaded = form.cleaned_data["file"]

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.http import FileResponse, Http404, HttpResponseForbidden
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET
+
+from gsctune.permissions import staff_required
 
 from . import export, services_export
 from .models import SFTExport
@@ -90,11 +92,10 @@ def _form(request) -> ExportForm:
     return ExportForm(data, choices=services_export.choices())
 
 
+@staff_required("Only staff can create exports.", methods=("POST",))
 def export_list(request):
     form = _form(request)
     if request.method == "POST":
-        if not request.user.is_staff:
-            return HttpResponseForbidden("Only staff can create exports.")
         if form.is_valid():
             job = services_export.create_export(form.cleaned_data["options"], user=request.user,
                                                 name=form.cleaned_data["name"])

@@ -1,14 +1,20 @@
 """Pages for labeling runs, teachers and prompt versions. Thin: logic is in services_labeling."""
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from gsctune.llm_client import check_connection
+from gsctune.permissions import staff_required
+
 from . import services_labeling as svc
-from .forms_labeling import LabelingRunForm, PromptVersionForm, TeacherForm
+from .forms_labeling import LabelingRunForm, PromptVersionForm, TeacherConnectionForm, TeacherForm
 from .models import Example, LabelingRun, PromptVersion, Teacher
+
+# The connection test waits less than a labeling request: it is one small request a person waits for.
+CONNECTION_TEST_TIMEOUT = 10.0
+LATEST_LABELS = 20
 
 
 def run_list(request):
@@ -16,17 +22,30 @@ def run_list(request):
     return render(request, "labeling/runs/list.html", {"runs": runs, "examples": Example.objects.count()})
 
 
+def _live_boxes(run: LabelingRun) -> dict:
+    """Open failures and the newest labels, for the page and its polled partial."""
+    failures = svc.open_failures(run)
+    labels = (run.labels.select_related("example")
+              .only("id", "example", "commits", "injected_files", "latency_ms", "example__id", "example__repo_url")
+              .order_by("-id")[:LATEST_LABELS])
+    return {"run": run, "failures": failures[:50], "labels": labels,
+            "failure_kinds": failures.values("kind").annotate(n=Count("id")).order_by("-n")}
+
+
 def run_detail(request, pk: int):
     run = get_object_or_404(LabelingRun.objects.select_related("teacher", "prompt_version"), pk=pk)
-    failures = svc.open_failures(run)
-    kinds = failures.values("kind").annotate(n=Count("id")).order_by("-n")
     return render(request, "labeling/runs/detail.html", {
-        "run": run, "job": run, "failures": failures[:50], "failure_kinds": kinds,
-        "labels": run.labels.select_related("example").order_by("-id")[:20],
+        **_live_boxes(run), "job": run, "teacher_title": svc.teacher_title(run.teacher),
+        "concurrency": svc.effective_concurrency(run.teacher, run.concurrency),
     })
 
 
-@staff_member_required
+def run_live(request, pk: int):
+    """The failures and "Latest labels" boxes; htmx polls them while the run is active, like the status card."""
+    return render(request, "labeling/runs/_live.html", _live_boxes(get_object_or_404(LabelingRun, pk=pk)))
+
+
+@staff_required("Only staff can start labeling runs.")
 def run_new(request):
     initial = {"prompt_version": svc.default_prompt_version().pk, "teacher": Teacher.objects.order_by("-updated_at").first()}
     form = LabelingRunForm(request.POST or None, initial=initial)
@@ -41,11 +60,11 @@ def run_new(request):
         else:
             messages.success(request, f"{run} queued.")
             return redirect(run)
-    return render(request, "labeling/runs/new.html", {"form": form})
+    return render(request, "labeling/runs/new.html", {"form": form, "n_examples": Example.objects.count()})
 
 
 @require_POST
-@staff_member_required
+@staff_required("Only staff can resume labeling runs.")
 def run_resume(request, pk: int):
     run = get_object_or_404(LabelingRun, pk=pk)
     if not run.resume():
@@ -61,7 +80,7 @@ def teacher_list(request):
     return render(request, "labeling/teachers/list.html", {"teachers": teachers})
 
 
-@staff_member_required
+@staff_required("Only staff can add or edit teachers.")
 def teacher_edit(request, pk: int | None = None):
     teacher = get_object_or_404(Teacher, pk=pk) if pk else None
     form = TeacherForm(request.POST or None, instance=teacher)
@@ -70,6 +89,22 @@ def teacher_edit(request, pk: int | None = None):
         messages.success(request, f"Saved {teacher.name}.")
         return redirect("teacher-list")
     return render(request, "labeling/teachers/edit.html", {"form": form, "teacher": teacher})
+
+
+@require_POST
+@staff_required("Only staff can test teacher connections.")
+def teacher_test(request):
+    """One tiny request to the endpoint as typed in the form (saved or not); the result as a partial."""
+    form = TeacherConnectionForm(request.POST)
+    context = {"form": form}
+    if form.is_valid():
+        data = form.cleaned_data
+        key_env = data["api_key_env"]
+        key = Teacher(api_key_env=key_env).api_key()
+        context["result"] = check_connection(data["base_url"], data["model"].strip(), key,
+                                             timeout=CONNECTION_TEST_TIMEOUT)
+        context["key_missing"] = key_env if key_env and not key else ""
+    return render(request, "labeling/teachers/_connection.html", context)
 
 
 def prompt_list(request):
@@ -86,8 +121,9 @@ def prompt_detail(request, pk: int):
     })
 
 
+@staff_required("Only staff can create prompt versions.")
 def prompt_new(request):
-    """Paste a prompt: always a new version (or the existing one with the same texts)."""
+    """Paste a prompt: always a new version (or the existing one with the same texts). Staff only."""
     base = PromptVersion.objects.filter(pk=request.GET.get("from")).first() if request.GET.get("from") else None
     initial = ({"name": f"{base.name} (edited)", "system_prompt": base.system_prompt,
                 "output_format": base.output_format, "sample_output": base.sample_output} if base else None)

@@ -21,6 +21,8 @@ from .models import Label, Review, ReviewItem
 from .services_review import (
     QUEUES,
     VERDICTS,
+    LabelNotFound,
+    LeaseConflict,
     QueueFilter,
     ReviewError,
     ensure_review_items,
@@ -131,6 +133,9 @@ def review_context(request, label: Label, f: QueueFilter) -> dict:
         row = {
             "index": i, "number": i + 1, "tint": f"tint-{i % COLOURS}", "subject": subject,
             "type": parts["type"], "scope": parts["scope"] or "", "description": parts["desc"],
+            "breaking": bool(parts.get("bang")),
+            # Where the "!" stood, so an unchanged correction keeps the subject exactly.
+            "bang_first": bool(parts.get("bang")) and subject.startswith(f"{parts['type']}!"),
             "body": body, "files": [p for p in c.get("files") or [] if isinstance(p, str)],
             "issues": [x for x in c.get("issues") or [] if isinstance(x, dict)],
             "findings": [x for x in findings if x.get("commit") == i],
@@ -154,6 +159,7 @@ def review_context(request, label: Label, f: QueueFilter) -> dict:
         "similarity": similarity_to_original(label),
         "reviews": reviews,
         "leased_by": lease.leased_by if lease and lease.leased_by else None,
+        "gitignore_text": "\n".join(str(p) for p in label.gitignore or []),
         "f": f,
         "query": _query(f),
         "item_url": _item_url(label.pk, f),
@@ -172,7 +178,11 @@ def item(request, label_id: int):
 @login_required
 @require_POST
 def verdict(request, label_id: int):
-    """Store a verdict sent by the review page as JSON; errors come back as {"error": ...} with 400."""
+    """Store a verdict sent by the review page as JSON; errors come back as {"error": ...}.
+
+    400 for a bad verdict, 404 for a missing label, 409 when another reviewer holds the label.
+    A repeat of a stored verdict (same ``token``) answers as the first did, with ``repeat``.
+    """
     try:
         data = json.loads(request.body or b"{}")
         if not isinstance(data, dict):
@@ -185,11 +195,16 @@ def verdict(request, label_id: int):
             note=str(data.get("note") or ""),
             seconds=float(data.get("seconds") or 0),
             correction=data.get("correction"),
+            token=str(data.get("token") or ""),
         )
+    except LabelNotFound as exc:
+        return JsonResponse({"error": str(exc)}, status=404)
+    except LeaseConflict as exc:
+        return JsonResponse({"error": str(exc)}, status=409)
     except (ReviewError, ValueError, TypeError) as exc:
         return JsonResponse({"error": str(exc)}, status=400)
     return JsonResponse({"ok": True, "review": review.pk, "verdict": review.verdict,
-                         "correction": review.correction_id})
+                         "correction": review.correction_id, "repeat": review.repeated})
 
 
 @login_required
@@ -200,7 +215,7 @@ def undo(request):
         return JsonResponse({"error": "nothing to undo"}, status=400)
     f = QueueFilter.from_query(request.GET)
     return JsonResponse({"ok": True, "label": review.label_id, "verdict": review.verdict,
-                         "url": _item_url(review.label_id, f)})
+                         "leased": review.leased, "url": _item_url(review.label_id, f)})
 
 
 @login_required

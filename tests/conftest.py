@@ -16,7 +16,6 @@ from tests.openai_server import openai_server  # noqa: F401  (the loopback teach
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data" / "harvest-public.jsonl"
 
 
 @pytest.hookimpl(trylast=True)
@@ -112,6 +111,14 @@ def live_worker(transactional_db, tmp_path):
     worker = LiveWorker(tmp_path / "worker.log").start()
     yield worker
     worker.stop()
+
+
+@pytest.fixture(scope="session")
+def harvest_sample() -> Path:
+    """The suite's generated harvested JSONL (tests/sample_data.py), built once per test process."""
+    from tests.sample_data import sample_path
+
+    return sample_path()
 
 
 @pytest.fixture

@@ -1,11 +1,11 @@
-"""Labeled examples from the shared harvest sample, for the evaluation tests."""
+"""Labeled examples from the generated harvest sample (tests/sample_data.py), for the evaluation tests."""
 from pathlib import Path
 
 from gsctune.noise import make_noise
 from labeling.models import Example, Label
 from labeling.services import import_examples_file
 
-from .conftest import SHARED_DATA
+from .sample_data import sample_path
 
 
 def reference_from_original(example: Example) -> dict:
@@ -26,9 +26,9 @@ def reference_from_original(example: Example) -> dict:
 
 
 def load_labeled(tmp_path: Path, n: int, noise_seed: int = 1) -> list[Example]:
-    """Import the first n shared examples and store one teacher label each (some with injected junk)."""
-    path = tmp_path / "shared.jsonl"
-    with open(SHARED_DATA, encoding="utf-8") as src, open(path, "w", encoding="utf-8") as out:
+    """Import the first n sample examples and store one teacher label each (some with injected junk)."""
+    path = tmp_path / "sample.jsonl"
+    with open(sample_path(), encoding="utf-8") as src, open(path, "w", encoding="utf-8") as out:
         for _, line in zip(range(n), src):
             out.write(line)
     import_examples_file(path)

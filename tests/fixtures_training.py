@@ -1,25 +1,15 @@
-"""Test data for training: tiny models and SFT export folders made by the real export from the shared sample."""
+"""Test data for training: tiny models and SFT export folders made by the real export from the generated sample."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-SAMPLE = Path("/work/shared/data/harvest-public.jsonl")
-if not SAMPLE.exists():
-    SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "harvest-public.jsonl"
+from tests import sample_data
 
 
 def sample_examples(n: int = 50) -> list[dict]:
-    """Every 30th example of the shared sample: all repositories, few rows."""
-    out = []
-    with SAMPLE.open(encoding="utf-8") as fh:
-        for i, line in enumerate(fh):
-            if i % 30 == 0:
-                out.append(json.loads(line))
-            if len(out) >= n:
-                break
-    return out
+    """Every 3rd example of the generated sample (interleaved by repository): all repositories, few rows."""
+    return sample_data.sample_examples()[::3][:n]
 
 
 def tokenizer_corpus(examples: list[dict]) -> list[str]:

@@ -10,6 +10,8 @@ from gsctune.noise import apply_noise, is_ignored, make_noise
 from gsctune.prompts import build_messages
 from labeling.baseline import BASELINE_MODEL, BaselineServer, label
 
+from .sample_data import SHARED_SAMPLE, sample_path
+
 FILES = ["src/app/core.py", "tests/test_core.py", "package.json", "package-lock.json", "README.md",
          ".github/workflows/ci.yml", ".DS_Store"]
 
@@ -43,13 +45,12 @@ def test_type_from_diff_and_issues():
     assert {i.path for i in commit.issues} == {"lib/x.py"}
 
 
-def test_every_shared_example_gets_a_valid_whole_file_proposal(tmp_path):
-    from pathlib import Path
-
-    data = Path(__file__).resolve().parents[2] / "shared" / "data" / "harvest-public.jsonl"
-    if not data.exists():
-        pytest.skip(f"shared data not found at {data}")
-    for line in data.open():
+@pytest.mark.parametrize("sample", ["generated", "shared"])
+def test_every_sample_example_gets_a_valid_whole_file_proposal(sample):
+    if sample == "shared" and not SHARED_SAMPLE.exists():
+        pytest.skip(f"the optional shared sample is not at {SHARED_SAMPLE} (the generated one is tested)")
+    data = sample_path() if sample == "generated" else SHARED_SAMPLE
+    for line in data.open(encoding="utf-8"):
         ex = json.loads(line)
         key = f"{ex['repo_url']}@{ex['base_commit']}..{ex['head_commit']}"
         noise = make_noise(key, ex["changed_files"], 0, 0.3, ex["existing_gitignore"])

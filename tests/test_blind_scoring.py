@@ -192,7 +192,7 @@ def test_scoring_page_shows_the_junk_the_systems_saw(three_systems):
     _, _, specs = three_systems
     cset = services.build_comparison_set("s", specs, n_items=6, seed=0)
     noisy = [i for i in cset.items.select_related("example") if i.example.labels.filter(noise_injected=True).exists()]
-    assert noisy, "the shared sample has noise-injected labels"
+    assert noisy, "the generated sample has noise-injected labels"
     label = noisy[0].example.labels.get()
     record = services.item_input(noisy[0])
     assert set(label.injected_files) <= set(record["changed_files"])

@@ -186,7 +186,7 @@ def test_launch_from_the_page_is_staff_only(tmp_path, client, django_user_model,
             "max_tokens": 512, "api_key_env": "OPENAI_API_KEY"}
     user = django_user_model.objects.create_user("plain", password="x")
     client.force_login(user)
-    assert client.post(reverse("eval-run-new"), data).status_code == 302
+    assert client.post(reverse("eval-run-new"), data).status_code == 403
     assert not EvalRun.objects.exists()
     user.is_staff = True
     user.save()

@@ -1,7 +1,8 @@
 """The pure SFT export (labeling/export.py): split, weights, augmentation, determinism.
 
-Records are built from the shared harvested sample with labels made from the
-original human commits, so the split and language tables meet real data.
+Records are built from the generated harvested sample (tests/sample_data.py: eleven
+repositories, several languages) with labels made from the original human commits,
+so the split and language tables meet harvested data.
 """
 
 from __future__ import annotations
@@ -17,10 +18,7 @@ import pytest
 from gsctune.noise import junk_pattern_for, split_diff
 from gsctune.prompts import FINETUNE_SYSTEM_PROMPT, parse_user_turn
 from labeling import export as E
-
-SAMPLE = Path("/work/shared/data/harvest-public.jsonl")
-if not SAMPLE.exists():
-    SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "harvest-public.jsonl"
+from tests.sample_data import sample_examples
 
 
 def make_label(example: dict, label_id: int, subject: str = "feat(core): change {j}") -> dict:
@@ -42,15 +40,12 @@ def make_record(example: dict, label_id: int, verdict: str = "accepted", **extra
 
 @pytest.fixture(scope="module")
 def examples() -> list[dict]:
-    if not SAMPLE.exists():
-        pytest.skip(f"shared sample not found at {SAMPLE}")
-    with SAMPLE.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh]
+    return sample_examples()
 
 
 @pytest.fixture(scope="module")
 def records(examples) -> list[dict]:
-    """The shared sample labeled by the offline baseline, verdicts spread over the four classes."""
+    """The generated sample labeled by the offline baseline, verdicts spread over the four classes."""
     from labeling.baseline import BASELINE_MODEL, label
 
     verdicts = ("accepted", "corrected", "unreviewed", "rejected")
@@ -92,14 +87,14 @@ def user_diff_chunks(row: dict) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def shared_export(records, tmp_path_factory):
-    out = tmp_path_factory.mktemp("shared")
+def sample_export(records, tmp_path_factory):
+    out = tmp_path_factory.mktemp("sample")
     opts = E.ExportOptions(include_unreviewed=True, augment=2, seed=7)
     return E.export(records, opts, str(out)), out
 
 
-def test_no_repository_in_both_splits(shared_export, records):
-    result, out = shared_export
+def test_no_repository_in_both_splits(sample_export, records):
+    result, out = sample_export
     by_key = {E.example_key(r["example"]): r for r in records}
     repos = {"train": set(), "val": set()}
     for prov in result.manifest["records"]:
@@ -109,8 +104,8 @@ def test_no_repository_in_both_splits(shared_export, records):
     assert sorted(repos["val"]) == result.manifest["split"]["val_repositories"]
 
 
-def test_no_validation_diff_nor_its_copies_in_train(shared_export):
-    _, out = shared_export
+def test_no_validation_diff_nor_its_copies_in_train(sample_export):
+    _, out = sample_export
     val_chunks = set().union(*(user_diff_chunks(r) for r in read_jsonl(out / "val.jsonl")))
     train = read_jsonl(out / "train.jsonl")
     assert val_chunks and train
@@ -118,10 +113,10 @@ def test_no_validation_diff_nor_its_copies_in_train(shared_export):
         assert not user_diff_chunks(row) & val_chunks
 
 
-def test_augmentation_only_in_train_with_matching_gitignore(shared_export, records):
+def test_augmentation_only_in_train_with_matching_gitignore(sample_export, records):
     from gsctune.noise import is_ignored
 
-    result, out = shared_export
+    result, out = sample_export
     counts = result.manifest["counts"]
     assert counts["augmented_rows"] > 0
     assert counts["train_rows"] == counts["train_rows_before_augmentation"] + counts["augmented_rows"]
@@ -144,8 +139,8 @@ def test_augmentation_only_in_train_with_matching_gitignore(shared_export, recor
     assert with_junk >= counts["augmented_rows"]
 
 
-def test_every_train_language_in_val_where_the_data_allows(shared_export):
-    manifest = shared_export[0].manifest
+def test_every_train_language_in_val_where_the_data_allows(sample_export):
+    manifest = sample_export[0].manifest
     langs = manifest["languages"]
     uncovered = manifest["split"]["languages_not_in_val"]
     for lang, row in langs.items():
@@ -158,8 +153,10 @@ def test_rejected_and_unreviewed_selection(records, tmp_path):
     result = E.export(records, E.ExportOptions(), str(tmp_path))
     verdicts = Counter(p["verdict"] for p in result.manifest["records"])
     assert set(verdicts) == {"accepted", "corrected"}
-    assert result.manifest["counts"]["excluded"]["rejected"] == 375
-    assert result.manifest["counts"]["excluded"]["unreviewed not included"] == 375
+    n_rejected = sum(r["verdict"] == "rejected" for r in records)
+    assert n_rejected and result.manifest["counts"]["excluded"]["rejected"] == n_rejected
+    n_unreviewed = sum(r["verdict"] == "unreviewed" for r in records)
+    assert result.manifest["counts"]["excluded"]["unreviewed not included"] == n_unreviewed
     rejected_ids = {r["label"]["id"] for r in records if r["verdict"] == "rejected"}
     assert not rejected_ids & {p["label_id"] for p in result.manifest["records"]}
 
@@ -203,8 +200,9 @@ def test_byte_identical_whatever_the_order(records, tmp_path):
     opts = E.ExportOptions(include_unreviewed=True, augment=1, seed=3)
     shuffled = list(records)
     random.Random(1).shuffle(shuffled)
-    a = E.export(records[:600], opts, str(tmp_path / "a"))
-    b = E.export([r for r in shuffled if r["label"]["id"] <= 600], opts, str(tmp_path / "b"))
+    first = len(records) * 2 // 5  # a subset, chosen by label id in the shuffled copy
+    a = E.export(records[:first], opts, str(tmp_path / "a"))
+    b = E.export([r for r in shuffled if r["label"]["id"] <= first], opts, str(tmp_path / "b"))
     for name in ("train.jsonl", "val.jsonl", "labeled.jsonl", "manifest.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     assert a.files == b.files
@@ -302,12 +300,12 @@ def test_a_forks_copy_of_a_validation_diff_never_reaches_train(examples, tmp_pat
     from gsctune.noise import apply_noise, make_noise
 
     original = examples[0]
-    fork = dict(original, repo_url="github.com/someone/fork-of-requests")
+    fork = dict(original, repo_url="github.com/someone/fork-of-" + original["repo_url"].rsplit("/", 1)[1])
     noise = make_noise(E.example_key(fork), fork["changed_files"], seed=3, probability=1.0)
     fork["changed_files"], fork["diff"] = apply_noise(fork["changed_files"], fork["diff"], noise)
     forked = make_record(fork, 2)
     forked["label"].update(noise_injected=True, injected_files=noise.files)
-    other = make_record(examples[200], 3)
+    other = make_record(next(ex for ex in examples if ex["repo_url"] != original["repo_url"]), 3)
     opts = E.ExportOptions(val_fraction=0.1, held_out=[original["repo_url"]])
     result = E.export([make_record(original, 1), forked, other], opts, str(tmp_path))
     assert result.manifest["dropped_train_duplicates_of_val"] == [E.example_key(fork)]

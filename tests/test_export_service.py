@@ -16,22 +16,20 @@ from labeling.models import Example, Label, SFTExport
 from labeling.services import import_examples_file
 from labeling.services_export import build_records, create_export, label_verdicts, preview
 from labeling.services_review import record_verdict
-from tests.test_export import SAMPLE
+from tests import sample_data
 
 PER_REPO = 4
 
 
 def sample_lines(per_repo: int = PER_REPO) -> list[str]:
-    if not SAMPLE.exists():
-        pytest.skip(f"shared sample not found at {SAMPLE}")
+    """The first per_repo lines of each repository in the generated sample."""
     seen: dict[str, int] = {}
     out = []
-    with SAMPLE.open(encoding="utf-8") as fh:
-        for line in fh:
-            repo = json.loads(line)["repo_url"]
-            if seen.get(repo, 0) < per_repo:
-                seen[repo] = seen.get(repo, 0) + 1
-                out.append(line)
+    for line in sample_data.sample_lines():
+        repo = json.loads(line)["repo_url"]
+        if seen.get(repo, 0) < per_repo:
+            seen[repo] = seen.get(repo, 0) + 1
+            out.append(line)
     return out
 
 
@@ -206,7 +204,8 @@ def test_teacher_and_prompt_version_select_and_write_the_system_prompt(db, tmp_p
     chosen = Label.objects.order_by("example__key").first()
     chosen.teacher, chosen.prompt_version = teacher, version
     chosen.save()
-    opts = export.ExportOptions(include_unreviewed=True, val_fraction=0, teachers=[teacher.name])
+    opts = export.ExportOptions(include_unreviewed=True, val_fraction=0, teachers=[teacher.name],
+                                weights={"unreviewed": 1})  # one row, not a hash draw at the default 0.5
     job = run_in_foreground(create_export(opts, folder=tmp_path / "s", enqueue=False), stream=io.StringIO())
     assert job.state == JobState.SUCCEEDED, job.error
     assert job.summary["counts"]["selected"] == 1, job.summary["counts"]

@@ -9,21 +9,14 @@ import pytest
 
 from gsctune.prompts import parse_user_turn
 from labeling import export as E
-from tests.test_export import SAMPLE, make_record
-
-N = 60
+from tests.sample_data import sample_examples
+from tests.test_export import make_record
 
 
 @pytest.fixture(scope="module")
 def sample_records() -> list[dict]:
-    if not SAMPLE.exists():
-        pytest.skip(f"shared sample not found at {SAMPLE}")
-    out = []
-    with SAMPLE.open(encoding="utf-8") as fh:
-        for i, line in enumerate(fh):
-            if i % 25 == 0:  # every repository, few examples
-                out.append(make_record(json.loads(line), i + 1))
-    return out
+    # Every 3rd example of the generated sample: every repository, few examples.
+    return [make_record(ex, i + 1) for i, ex in enumerate(sample_examples()) if i % 3 == 0]
 
 
 @pytest.fixture(scope="module")

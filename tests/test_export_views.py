@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from gsctune.jobs import execute_job
 from labeling.models import Label, SFTExport
+from tests.sample_data import REPOS
 from tests.test_export_service import load, sample_lines
 
 
@@ -61,7 +62,8 @@ def test_snapshot_detail_and_downloads(labeled, staff_client, django_capture_on_
     assert job.state == "succeeded", job.error
     page = staff_client.get(job.get_absolute_url()).content.decode()
     assert "&lt;b&gt;first&lt;/b&gt;" in page and "<b>first</b>" not in page
-    assert "<svg" in page and "val.jsonl" in page and "github.com/psf/requests" in page
+    assert "<svg" in page and "val.jsonl" in page
+    assert all(f"<td>{spec.url}</td>" in page for spec in REPOS)  # the repository table lists every one
     download = staff_client.get(reverse("export-download", args=[job.pk, "train.jsonl"]))
     body = b"".join(download.streaming_content)
     assert download.status_code == 200 and body == job.file_path("train.jsonl").read_bytes()

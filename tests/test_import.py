@@ -8,8 +8,8 @@ from django.core.management.base import CommandError
 from labeling.models import Example, Label
 from labeling.services import import_examples_file
 
-from .conftest import SHARED_DATA
 from .factories import harvested, write_jsonl
+from .sample_data import SHARED_SAMPLE
 
 pytestmark = pytest.mark.django_db
 
@@ -134,11 +134,21 @@ def test_command_fails_on_an_unreadable_file(tmp_path):
         call_command("import_examples", str(tmp_path / "missing.jsonl"))
 
 
-@pytest.mark.skipif(not SHARED_DATA.exists(), reason="shared sample not present")
+def test_generated_sample_imports_all_then_0(harvest_sample, capsys):
+    n = len(harvest_sample.read_text(encoding="utf-8").splitlines())
+    call_command("import_examples", str(harvest_sample))
+    assert Example.objects.count() == n
+    assert all(not example.warnings for example in Example.objects.all())  # changed_files agree with the diffs
+    call_command("import_examples", str(harvest_sample))
+    assert f"0 imported, {n} already present, 0 bad" in capsys.readouterr().out
+    assert Example.objects.count() == n
+
+
+@pytest.mark.skipif(not SHARED_SAMPLE.exists(), reason=f"the optional shared sample is not at {SHARED_SAMPLE}")
 def test_shared_sample_imports_1500_then_0(tmp_path, capsys):
-    call_command("import_examples", str(SHARED_DATA))
+    call_command("import_examples", str(SHARED_SAMPLE))
     assert Example.objects.count() == 1500
-    call_command("import_examples", str(SHARED_DATA))
+    call_command("import_examples", str(SHARED_SAMPLE))
     assert "0 imported, 1500 already present, 0 bad" in capsys.readouterr().out
     assert Example.objects.count() == 1500
 

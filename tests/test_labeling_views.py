@@ -33,9 +33,9 @@ def test_reviewer_sees_runs_but_cannot_launch_or_edit(client, reviewer_user, tea
     client.force_login(reviewer_user)
     assert client.get(reverse("labeling-run-list")).status_code == 200
     assert client.get(reverse("teacher-list")).status_code == 200
-    assert client.get(reverse("labeling-run-new")).status_code == 302
+    assert client.get(reverse("labeling-run-new")).status_code == 403
     response = client.post(reverse("teacher-edit", args=[teacher.pk]), {"name": "hijacked"})
-    assert response.status_code == 302
+    assert response.status_code == 403
     teacher.refresh_from_db()
     assert teacher.name == "loopback"
 
@@ -72,7 +72,7 @@ def test_resume_is_staff_only_and_retries_failures(staff_client, reviewer_user, 
     assert "Resume and retry 1 failure" in staff_client.get(run.get_absolute_url()).content.decode()
     reviewer = Client()
     reviewer.force_login(reviewer_user)
-    assert reviewer.post(run.resume_url()).status_code == 302
+    assert reviewer.post(run.resume_url()).status_code == 403
     run.refresh_from_db()
     assert run.state == "succeeded"
     response = staff_client.post(run.resume_url(), HTTP_HX_REQUEST="true")
@@ -99,15 +99,19 @@ def test_teacher_form_stores_the_variable_name_never_a_key(staff_client):
     assert "OPENROUTER_API_KEY" in page and "not set" in page
 
 
-def test_any_user_pastes_a_new_prompt_version(client, reviewer_user):
+def test_staff_pastes_a_new_prompt_version_and_reviewers_cannot(client, reviewer_user, staff_user):
     client.force_login(reviewer_user)
     base = default_prompt_version()
+    data = {"name": "mine", "system_prompt": "Split into commits.", "output_format": "JSON", "sample_output": "{}"}
+    assert client.get(reverse("prompt-new")).status_code == 403
+    assert client.post(reverse("prompt-new"), data).status_code == 403
+    assert not PromptVersion.objects.filter(name="mine").exists()
+    client.force_login(staff_user)
     form = client.get(reverse("prompt-new") + f"?from={base.pk}").content.decode()
     assert "Whole-file rule" in form
-    data = {"name": "mine", "system_prompt": "Split into commits.", "output_format": "JSON", "sample_output": "{}"}
     response = client.post(reverse("prompt-new"), data)
     prompt = PromptVersion.objects.get(name="mine")
-    assert response.status_code == 302 and prompt.created_by == reviewer_user
+    assert response.status_code == 302 and prompt.created_by == staff_user
     client.post(reverse("prompt-new"), {**data, "name": "same texts"})
     assert PromptVersion.objects.filter(system_prompt="Split into commits.").count() == 1
     detail = client.get(prompt.get_absolute_url()).content.decode()

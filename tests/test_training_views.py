@@ -38,8 +38,8 @@ def test_pages_need_login_and_launch_needs_staff(client, reviewer_user, run_with
     client.force_login(reviewer_user)
     assert client.get(reverse("training-list")).status_code == 200
     assert client.get(run_with_curves.get_absolute_url()).status_code == 200
-    assert client.get(reverse("training-launch")).status_code == 302  # to the admin login
-    assert client.post(reverse("training-merge", args=[run_with_curves.pk])).status_code == 302
+    assert client.get(reverse("training-launch")).status_code == 403
+    assert client.post(reverse("training-merge", args=[run_with_curves.pk])).status_code == 403
     assert not run_with_curves.merges.exists()
 
 

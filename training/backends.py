@@ -6,7 +6,6 @@ Each loader returns ``(peft_model, tokenizer, notes)``; everything after it
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 LINEAR_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -16,8 +15,11 @@ class BaseModelError(RuntimeError):
     """The base model cannot be found or loaded; the message says why and what to do."""
 
 
-def check_base_model(base_model: str) -> None:
-    """Fail early, in plain words, on a base model that is neither a local folder nor a cached hub id."""
+def check_base_model(base_model: str, backend: str = "trl", precision: str = "bf16") -> None:
+    """Fail early, in plain words, on a base model that is neither a local folder nor a cached hub id.
+
+    Offline, the cache must hold what the backend will load (Unsloth swaps in its own repository).
+    """
     looks_local = base_model.startswith(("/", ".", "~")) or base_model.count("/") > 1
     path = Path(base_model).expanduser()
     if path.exists():
@@ -26,16 +28,11 @@ def check_base_model(base_model: str) -> None:
         return
     if looks_local:
         raise BaseModelError(f"Base model folder not found: {base_model}. Give an existing folder or a Hugging Face id.")
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:  # pragma: no cover - huggingface_hub ships with transformers
-        return
-    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
-    if offline and not isinstance(try_to_load_from_cache(base_model, "config.json"), str):
-        raise BaseModelError(
-            f"Base model {base_model} is not in the Hugging Face cache and HF_HUB_OFFLINE=1: "
-            f"run `huggingface-cli download {base_model}` on this host first."
-        )
+    from training.rules import offline_model_problem
+
+    problem = offline_model_problem({"base_model": base_model, "backend": backend, "precision": precision})
+    if problem:
+        raise BaseModelError(problem)
 
 
 def expert_parameters(model) -> list[str]:

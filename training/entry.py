@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from training.backends import LINEAR_TARGETS, LOADERS, check_base_model
+from training.estimate import parameter_counts
+from training.rules import raise_problems, require_trainable_examples
 
 METRIC_PREFIX = "GSCTUNE_METRIC "
 ERROR_PREFIX = "GSCTUNE_ERROR "
@@ -71,6 +73,7 @@ class TrainConfig:
         train = Path(self.data_dir) / "train.jsonl"
         if not train.exists():
             raise FileNotFoundError(f"No train.jsonl in {self.data_dir}: point data_dir at an SFT export folder")
+        raise_problems(dataclasses.asdict(self))  # training.rules: the launch form's and command's rules too
 
 
 def emit(record: dict, metrics_file=None) -> None:
@@ -152,7 +155,7 @@ def write_mask_preview(dataset, tokenizer, path: Path) -> None:
 def train(cfg: TrainConfig) -> dict:
     """Load, train, save the adapter; return the final summary."""
     cfg.validate()
-    check_base_model(cfg.base_model)
+    check_base_model(cfg.base_model, cfg.backend, cfg.precision)
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics_file = open(out / "metrics.jsonl", "a", encoding="utf-8")
@@ -167,6 +170,7 @@ def train(cfg: TrainConfig) -> dict:
     optim, note = resolve_optimizer(cfg.optimizer, cuda)
 
     model, tokenizer, notes = LOADERS[cfg.backend](cfg)  # unsloth must be imported before trl
+    require_trainable_examples(cfg, tokenizer)  # training.rules: in words, not TRL's num_samples=0
 
     from trl import SFTConfig, SFTTrainer
 
@@ -232,9 +236,7 @@ def train(cfg: TrainConfig) -> dict:
         callbacks=[make_callback(metrics_file)],
     )
     write_mask_preview(trainer.train_dataset, tokenizer, out / "mask_preview.txt")
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
-    emit({"event": "params", "trainable_params": trainable, "total_params": total}, metrics_file)
+    emit({"event": "params", **parameter_counts(model)}, metrics_file)  # counted as the estimate counts
     result = trainer.train()
     adapter_dir = out / "adapter"
     model.save_pretrained(adapter_dir)

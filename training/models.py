@@ -87,6 +87,13 @@ class TrainingRun(Job):
         run_training(self, progress)
 
     @property
+    def last_train_loss(self) -> float | None:
+        """The final loss shown everywhere: the last logged training step's (``final_loss`` holds the trainer's
+        average over all steps)."""
+        return (self.metrics.filter(kind="train", loss__isnull=False).order_by("-step")
+                .values_list("loss", flat=True).first())
+
+    @property
     def adapter_dir(self) -> Path:
         return Path(self.output_dir) / "adapter"
 

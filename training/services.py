@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from gsctune.charts import nice_ticks
 from gsctune.jobs import JobCancelled
 
 from . import estimate as est
@@ -51,33 +52,8 @@ def export_folder(export) -> str:
 
 
 def compute_estimate(run: TrainingRun) -> dict:
-    """The memory/time estimate for a run's settings, or {"error": ...} when the base config is not available.
-
-    The sequence length is the longest example (capped at max_length): the batch holding it sets the peak.
-    """
-    try:
-        config = est.load_model_config(run.base_model)
-    except est.ConfigNotFound as exc:
-        return {"error": str(exc)}
-    tokens = rows = None
-    seq = run.max_length
-    if run.data_dir and (Path(run.data_dir) / "train.jsonl").exists():
-        local = run.base_model if Path(run.base_model).expanduser().exists() else None
-        tokens, longest, rows = est.export_tokens(run.data_dir, local)
-        seq = max(1, min(run.max_length, longest))
-    e = est.estimate(
-        config, precision=run.precision, lora_r=run.lora_r, target_modules=list(run.target_modules),
-        train_experts=run.train_experts, batch_size=run.batch_size, seq_len=seq, optimizer=run.optimizer,
-        backend=run.backend, gpu=run.gpu, gpu_gb=run.gpu_memory_gb, tokens=tokens,
-    )
-    data = e.as_dict() | {"seq_len": seq, "examples": rows}
-    if e.hours_per_epoch is not None:
-        epochs = run.epochs
-        if run.max_steps > 0 and rows:
-            epochs = run.max_steps * run.batch_size * run.grad_accum / rows
-        data["hours_total"] = round(e.hours_per_epoch * epochs, 3)
-        data["cost_total"] = round(float(run.gpu_price_per_hour) * data["hours_total"], 2)
-    return data
+    """The memory/time estimate and the answer-truncation count for a run's settings (training.estimate)."""
+    return est.run_estimate(run)
 
 
 def create_run(*, base_model: str, export=None, data_dir: str | None = None, user=None, **options) -> TrainingRun:
@@ -434,9 +410,7 @@ def chart(runs: list[TrainingRun], width: int = 640, height: int = 240, pad: int
     steps = [x for s in series for x, _ in s["points"]]
     if not values:
         return {"empty": True, "width": width, "height": height}
-    lo, hi = min(values), max(values)
-    if hi - lo < 1e-9:
-        lo, hi = lo - 0.5, hi + 0.5
+    lo, hi, y_ticks = nice_ticks(min(values), max(values))
     x0, x1 = min(steps), max(max(steps), min(steps) + 1)
 
     def xy(step, value):
@@ -447,8 +421,8 @@ def chart(runs: list[TrainingRun], width: int = 640, height: int = 240, pad: int
     for s in series:
         s["polyline"] = " ".join(xy(st, v) for st, v in s["points"])
         s["dots"] = [xy(st, v).split(",") for st, v in s["points"]] if len(s["points"]) < 60 else []
-    ticks = [{"y": f"{height - pad - f * (height - 2 * pad):.1f}", "label": f"{lo + f * (hi - lo):.3g}"}
-             for f in (0, 0.25, 0.5, 0.75, 1)]
+    ticks = [{"y": f"{height - pad - (v - lo) / (hi - lo) * (height - 2 * pad):.1f}", "label": label}
+             for v, label in y_ticks]
     return {"empty": False, "width": width, "height": height, "pad": pad, "series": series, "ticks": ticks,
             "x_first": x0, "x_last": x1, "x_axis_y": height - pad, "x_right": width - pad}
 

@@ -2,65 +2,25 @@
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
+from django.db.models import OuterRef, Subquery
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from gsctune.jobs import JobState
+from gsctune.permissions import staff_required
 from labeling.models import SFTExport
 
 from . import services
-from .models import BASE_MODEL_PRESETS, AdapterMerge, TrainingRun
-
-LAUNCH_FIELDS = [
-    "name", "export", "base_model", "backend", "precision", "lora_r", "lora_alpha", "lora_dropout",
-    "target_modules", "train_experts", "learning_rate", "batch_size", "grad_accum", "epochs", "max_steps",
-    "warmup_ratio", "scheduler", "max_length", "packing", "assistant_only_loss", "optimizer", "seed", "eval_steps",
-    "gpu", "gpu_memory_gb", "gpu_price_per_hour",
-]
-
-
-class LaunchForm(forms.ModelForm):
-    target_modules = forms.CharField(initial="q_proj k_proj v_proj o_proj gate_proj up_proj down_proj",
-                                     help_text="Projection names, space separated (all linear by default).")
-
-    class Meta:
-        model = TrainingRun
-        fields = LAUNCH_FIELDS
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["export"].queryset = SFTExport.objects.filter(state=JobState.SUCCEEDED)
-        self.fields["export"].required = True
-        self.fields["base_model"].widget.attrs["list"] = "base-model-presets"
-        if isinstance(self.initial.get("target_modules"), list):
-            self.initial["target_modules"] = " ".join(self.initial["target_modules"])
-
-    def clean_target_modules(self):
-        names = self.cleaned_data["target_modules"].split()
-        if not names:
-            raise forms.ValidationError("Name at least one projection.")
-        return names
-
-    def options(self) -> dict:
-        data = dict(self.cleaned_data)
-        data.pop("export")
-        data.pop("base_model")
-        return data
-
-
-class MergeForm(forms.Form):
-    quant = forms.ChoiceField(choices=AdapterMerge.Quant.choices, initial="Q8_0", required=False)
-    ollama_name = forms.RegexField(regex=r"^[A-Za-z0-9._:/-]*$", required=False, max_length=200,
-                                   help_text="Also `ollama create` this name when ollama is on the worker's PATH.")
-
+from .forms import LAUNCH_FIELDS, LaunchForm, MergeForm, presets
+from .models import BASE_MODEL_PRESETS, TrainingMetric, TrainingRun
 
 def run_list(request):
-    """Run history; ticking runs overlays their curves."""
-    runs = TrainingRun.objects.select_related("export", "created_by")[:100]
+    """Run history; ticking runs overlays their curves. Final loss is the last logged step's, as on the run page."""
+    last_loss = (TrainingMetric.objects.filter(run=OuterRef("pk"), kind="train", loss__isnull=False)
+                 .order_by("-step").values("loss")[:1])
+    runs = TrainingRun.objects.select_related("export", "created_by").annotate(last_step_loss=Subquery(last_loss))[:100]
     compare_ids = [int(x) for x in request.GET.getlist("compare") if x.isdigit()]
     compared = list(TrainingRun.objects.filter(pk__in=compare_ids))
     return render(request, "training/list.html", {
@@ -69,35 +29,56 @@ def run_list(request):
     })
 
 
-@staff_member_required
+def _estimate_context(form: LaunchForm) -> dict:
+    """The pane beside the form: the estimate when the settings can be read, and what would refuse the launch."""
+    form.is_valid()
+    preview = form.preview_run
+    missing, problems = [], []
+    for name, errors in form.errors.as_data().items():
+        label = form[name].label if name in form.fields else ""
+        for error in errors:
+            if error.code == "required":
+                missing.append(label)
+            else:
+                problems.extend((label, message) for message in error.messages)
+    return {"estimate": services.compute_estimate(preview) if preview is not None else None,
+            "form": form, "problems": problems, "missing": missing}
+
+
+@staff_required("Only staff can launch training runs.")
 def launch(request):
-    """Staff only: the form, the estimate before launching, then the launch."""
-    estimate = None
+    """Staff only: the form with its estimate beside it (htmx refreshes it on change), then the launch."""
+    context: dict = {"estimate": None, "problems": [], "missing": []}
     if request.method == "POST":
         form = LaunchForm(request.POST)
-        if form.is_valid():
-            export = form.cleaned_data["export"]
-            if "launch" in request.POST:
-                try:
-                    run = services.launch_run(base_model=form.cleaned_data["base_model"], export=export,
-                                              user=request.user, **form.options())
-                except ValueError as exc:
-                    form.add_error(None, str(exc))
-                else:
-                    messages.success(request, f"{run} queued on the gpu queue.")
-                    return redirect(run)
+        if "launch" in request.POST and form.is_valid():
+            try:
+                run = services.launch_run(base_model=form.cleaned_data["base_model"],
+                                          export=form.cleaned_data["export"], user=request.user, **form.options())
+            except ValueError as exc:
+                form.add_error(None, str(exc))
             else:
-                preview = TrainingRun(base_model=form.cleaned_data["base_model"], data_dir=export.folder,
-                                      **form.options())
-                estimate = services.compute_estimate(preview)
+                messages.success(request, f"{run} queued on the gpu queue.")
+                return redirect(run)
+        context = _estimate_context(form) | {"problems": []}  # the summary above the form lists them
     else:
         initial = {}
         source = TrainingRun.objects.filter(pk=request.GET.get("from") or 0).first()
         if source:
             initial = {f: getattr(source, f) for f in LAUNCH_FIELDS}
+        else:
+            latest = SFTExport.objects.filter(state=JobState.SUCCEEDED).order_by("-pk").first()
+            initial = presets()[0]["values"] | ({"export": latest.pk} if latest else {})
         form = LaunchForm(initial=initial)
-    return render(request, "training/launch.html", {"form": form, "estimate": estimate,
-                                                    "presets": BASE_MODEL_PRESETS})
+    return render(request, "training/launch.html", context | {
+        "form": form, "presets": presets(), "base_models": BASE_MODEL_PRESETS})
+
+
+@require_POST
+@staff_required("Only staff can launch training runs.")
+def launch_estimate(request):
+    """The estimate pane for the form's current values (htmx, on change); launches nothing."""
+    return render(request, "training/_estimate_pane.html", _estimate_context(LaunchForm(request.POST)))
 
 
 def run_detail(request, pk: int):
@@ -118,7 +99,7 @@ def run_live(request, pk: int):
 
 
 @require_POST
-@staff_member_required
+@staff_required("Only staff can merge adapters and build GGUF models.")
 def merge(request, pk: int):
     run = get_object_or_404(TrainingRun, pk=pk)
     form = MergeForm(request.POST)

@@ -59,13 +59,29 @@
       .catch(function () { return false; });
   }
 
-  function post(url, body) {
-    return fetch(url, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
-      body: JSON.stringify(body || {}),
-    }).then(function (r) {
+  // One token per verdict: the server stores a verdict sent twice (a retry) only once.
+  function newToken() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return Date.now().toString(36) + "-" + Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2);
+  }
+
+  function post(url, body, retries) {
+    const send = function () {
+      return fetch(url, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+        body: JSON.stringify(body || {}),
+      });
+    };
+    // A network failure (no answer) is retried with the same body, token included.
+    const attempt = function (left) {
+      return send().catch(function (err) {
+        if (left <= 0) throw err;
+        return new Promise(function (ok) { setTimeout(ok, 1000); }).then(function () { return attempt(left - 1); });
+      });
+    };
+    return attempt(retries || 0).then(function (r) {
       return r.json().catch(function () { return {}; }).then(function (data) {
         if (!r.ok) throw new Error(data.error || "HTTP " + r.status);
         return data;
@@ -111,10 +127,11 @@
   function submit(verdict, extra) {
     const it = item();
     const labelId = it.dataset.label;
-    const body = Object.assign({ verdict: verdict, seconds: (performance.now() - shownAt) / 1000 }, extra || {});
+    const body = Object.assign(
+      { verdict: verdict, seconds: (performance.now() - shownAt) / 1000, token: newToken() }, extra || {});
     const url = it.dataset.verdictUrl;
     pending = pending
-      .then(function () { return post(url, body); })
+      .then(function () { return post(url, body, 2); })
       .then(
         function () { say(verdict + " saved for label " + labelId); },
         function (err) { say("label " + labelId + ": " + err.message, true); }
@@ -250,12 +267,29 @@
     say("correct: Tab between fields, 1–9 on a file moves it, Ctrl+Enter saves");
   }
 
+  // The subject as clean_correction() will build it, shown under each commit's fields.
+  function subjectOf(fs) {
+    const type = fs.querySelector("[name=type]").value;
+    const scope = fs.querySelector("[name=scope]").value.trim();
+    const bang = fs.querySelector("[name=breaking]").checked ? "!" : "";
+    const first = bang && scope && fs.dataset.bangFirst === "1";
+    const head = first ? type + bang + "(" + scope + ")" : type + (scope ? "(" + scope + ")" : "") + bang;
+    return head + ": " + fs.querySelector("[name=description]").value.trim();
+  }
+
+  function updatePreview(e) {
+    const fs = e.target.closest ? e.target.closest(".edit-commit") : null;
+    if (fs && editor() && editor().contains(fs)) fs.querySelector(".subject-preview code").textContent = subjectOf(fs);
+  }
+
   function readEditor() {
     return {
       commits: commitSets().map(function (fs) {
         return {
           type: fs.querySelector("[name=type]").value,
           scope: fs.querySelector("[name=scope]").value,
+          breaking: fs.querySelector("[name=breaking]").checked,
+          bang_first: fs.dataset.bangFirst === "1",
           description: fs.querySelector("[name=description]").value,
           body: fs.querySelector("[name=body]").value,
           issues: JSON.parse(fs.dataset.issues || "[]"),
@@ -268,11 +302,12 @@
 
   function saveCorrection() {
     const it = item();
-    const body = { verdict: "correct", seconds: (performance.now() - shownAt) / 1000, correction: readEditor() };
+    const body = { verdict: "correct", seconds: (performance.now() - shownAt) / 1000, correction: readEditor(),
+                   token: newToken() };
     say("saving correction…");
     // A correction can be refused (e.g. a commit without description): wait for the answer.
     pending = pending
-      .then(function () { return post(it.dataset.verdictUrl, body); })
+      .then(function () { return post(it.dataset.verdictUrl, body, 2); })
       .then(
         function () { say("correction saved for label " + it.dataset.label); advance(); },
         function (err) { say("correction not saved: " + err.message, true); }
@@ -321,6 +356,9 @@
     const btn = e.target.closest ? e.target.closest("[data-action=merge]") : null;
     if (btn) { e.preventDefault(); merge(btn.closest(".edit-commit")); }
   });
+
+  document.addEventListener("input", updatePreview);
+  document.addEventListener("change", updatePreview);
 
   document.addEventListener("keydown", function (e) {
     if (e.defaultPrevented) return;

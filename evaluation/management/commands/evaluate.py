@@ -6,7 +6,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from evaluation.models import EvalRun
-from evaluation.services import (EvalError, create_eval_run, export_example_ids, format_table, sample_example_ids)
+from evaluation.services import (EvalError, circularity, circularity_message, create_eval_run, export_example_ids,
+                                 format_table, sample_example_ids)
 from gsctune.jobs import JobState, run_in_foreground
 from labeling.models import PromptVersion
 from training.models import TrainingRun
@@ -82,10 +83,15 @@ class Command(BaseCommand):
         except EvalError as exc:
             raise CommandError(str(exc)) from None
         self.stderr.write(f"eval run {run.pk}: {len(ids)} examples ({source})")
+        circular = circularity(run)
+        if circular:
+            self.stderr.write(self.style.WARNING(circularity_message(circular)))
         run = run_in_foreground(run, stream=sys.stderr)
         if run.state != JobState.SUCCEEDED:
-            raise CommandError(f"eval run {run.pk} {run.state}: {run.error.splitlines()[0] if run.error else ''}")
+            raise CommandError(f"eval run {run.pk} {run.state}: {run.error_reason}")
         self.stdout.write(format_table(run.summary))
+        if circular:
+            self.stdout.write(f"\nWARNING: {circularity_message(circular)}")
         if opts["json_out"]:
             Path(opts["json_out"]).write_text(json.dumps({"run": run.pk, "name": run.name, **run.summary}, indent=2))
             self.stderr.write(f"summary written to {opts['json_out']}")

@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from gsctune.jobs import run_in_foreground
+from labeling.forms_labeling import validate_base_url
 from labeling.models import LabelingRun, PromptVersion, Teacher
 from labeling.services_labeling import (SelectionError, create_run, default_prompt_version, is_orphaned, reopen_run,
                                         run_summary, teacher_for)
@@ -18,7 +19,9 @@ class Command(BaseCommand):
         who.add_argument("--base-url", help="e.g. http://127.0.0.1:8765/v1")
         who.add_argument("--model", help="Model name the endpoint expects.")
         who.add_argument("--api-key-env", default="", help="Name of the environment variable holding the API key.")
-        parser.add_argument("--concurrency", type=int, help="Concurrent requests (default: the teacher's maximum).")
+        parser.add_argument("--concurrency", type=int,
+                            help="Concurrent requests (default: the teacher's maximum). A teacher made from "
+                                 "--base-url/--model takes it as its maximum; a named teacher's maximum caps it.")
         parser.add_argument("--sample", type=int, help="Label a seeded random sample of N examples.")
         parser.add_argument("--seed", type=int, default=0, help="Seed of the sample and of the noise.")
         parser.add_argument("--noise-prob", type=float, default=0.3, help="Probability of injecting junk files.")
@@ -51,12 +54,28 @@ class Command(BaseCommand):
             raise CommandError(run.error.split("\n")[0])
 
     def _create(self, o) -> LabelingRun:
+        concurrency = o["concurrency"]
+        if concurrency is not None and concurrency < 1:
+            raise CommandError(f"--concurrency must be at least 1 (got {concurrency})")
         if o["teacher"]:
             teacher = Teacher.objects.filter(name=o["teacher"]).first()
             if teacher is None:
                 raise CommandError(f"no teacher named {o['teacher']!r}")
+            if concurrency and concurrency > teacher.max_concurrency:
+                self.stderr.write(
+                    f"--concurrency {concurrency} is capped at {teacher.max_concurrency}, the maximum of teacher "
+                    f"{teacher.name!r}; running at {teacher.max_concurrency}. To go higher, raise its max "
+                    f"concurrency on the teacher page ({teacher.get_absolute_url()}) or in the admin.")
+                concurrency = teacher.max_concurrency
         elif o["base_url"] and o["model"]:
-            teacher = teacher_for(o["base_url"], o["model"], o["api_key_env"])
+            try:
+                validate_base_url(o["base_url"])
+                if concurrency is not None:
+                    Teacher._meta.get_field("max_concurrency").run_validators(concurrency)
+                # The teacher made from flags takes the asked concurrency as its maximum, so it is what runs.
+                teacher = teacher_for(o["base_url"], o["model"], o["api_key_env"], max_concurrency=concurrency)
+            except ValidationError as exc:
+                raise CommandError(f"invalid teacher: {'; '.join(exc.messages)}") from exc
         else:
             raise CommandError("give --teacher NAME or both --base-url and --model")
         if o["prompt_version"]:
@@ -66,10 +85,11 @@ class Command(BaseCommand):
         else:
             prompt = default_prompt_version()
         options = {"noise_probability": o["noise_prob"], "noise_seed": o["seed"], "selection_seed": o["seed"],
-                   "limit": o["limit"], "concurrency": o["concurrency"], "max_diff_chars": o["max_diff_chars"]}
+                   "limit": o["limit"], "concurrency": concurrency, "max_diff_chars": o["max_diff_chars"]}
         if o["sample"]:
             options.update(selection=LabelingRun.Selection.SAMPLE, sample_size=o["sample"])
         try:
             return create_run(teacher, prompt, enqueue=o["queue"], **options)
         except (SelectionError, ValidationError) as exc:
-            raise CommandError(f"invalid run: {exc}") from exc
+            messages = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
+            raise CommandError(f"invalid run: {'; '.join(messages)}") from exc

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from gsctune.jobs import JobState, run_in_foreground
 from labeling.models import SFTExport
-from training import services
+from training import rules, services
 from training.models import TrainingRun
 
 
@@ -49,6 +49,7 @@ class Command(BaseCommand):
             "backend", "precision", "max_steps", "epochs", "learning_rate", "batch_size", "grad_accum", "max_length",
             "lora_r", "lora_alpha", "lora_dropout", "optimizer", "scheduler", "warmup_ratio", "eval_steps", "seed",
             "packing", "assistant_only_loss", "train_experts", "name")}
+        self.refuse_problems(o["base_model"], export, o["data_dir"], options)
         try:
             if o["queue"]:
                 run = services.launch_run(base_model=o["base_model"], export=export, data_dir=o["data_dir"],
@@ -61,9 +62,23 @@ class Command(BaseCommand):
         est = run.estimate
         if "total_gb" in est:
             self.stdout.write(f"Estimate: {est['total_gb']} GB on {est['gpu']}, "
-                              f"{est['trainable_params']:,} trainable parameters")
+                              f"{est['trainable_params']:,} trainable (LoRA) of {est['total_params']:,} base "
+                              f"model parameters")
+        if est.get("answer_loss"):
+            self.stdout.write(f"{est['answer_loss']['message']} ({est['answer_loss']['method']})")
         self.stdout.write(f"Run {run.pk}: training in the foreground (Ctrl-C cancels), output in {run.output_dir}")
         run = run_in_foreground(run, stream=self.stderr._out)
         if run.state != JobState.SUCCEEDED:
             raise CommandError(f"Run {run.pk} {run.state}: {run.error.splitlines()[0] if run.error else ''}")
         self.stdout.write(self.style.SUCCESS(f"Run {run.pk} succeeded: adapter in {run.adapter_dir}"))
+
+    def refuse_problems(self, base_model: str, export, data_dir: str | None, options: dict) -> None:
+        """The launch form's rules (training.rules), each naming its command-line flag."""
+        try:
+            folder = services.export_folder(export) if export is not None else data_dir
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        preview = TrainingRun(base_model=base_model.strip(), export=export, data_dir=folder or "", **options)
+        found = rules.launch_problems(preview)
+        if found:
+            raise CommandError("\n".join(f"--{name.replace('_', '-')}: {message}" for name, message in found))

@@ -1,0 +1,7 @@
+"""Capturing git-smart-commit's protocol from the user's own tool (issue 13, item 2).
+
+``session`` plays the model's side over an OpenAI-compatible endpoint, ``layout``
+turns what the tool sent into comparable layouts and a content hash, ``store``
+keeps it as a ProtocolVersion (with the drift diff), ``scratch`` builds a throwaway
+repository that shows the tool every rendering case.
+"""
