@@ -16,7 +16,7 @@ import json
 import httpx
 import pytest
 
-from labeling.protocol.layout import hunk_ids
+from labeling.protocol.layout import hunk_ids, user_turn_layout
 from labeling.protocol.run import serve_capture
 from labeling.protocol.session import SUMMARY_TEXT
 from labeling.protocol.store import store_capture
@@ -29,18 +29,21 @@ TOOLS = [{"type": "function", "function": {"name": name, "description": f"gsctun
 SUMMARIZE_OVER = 125  # tokens
 
 
-def user_turn(n: int) -> str:
+def user_turn(n: int, appended: str = "") -> str:
+    """The tool's layout with gsctune's words; ``appended`` follows the last section after a
+    blank line, where the tool puts a critique or the user's own issue patterns."""
     ids = [f"pkg/module{i:03d}/notes.txt::1" for i in range(n)]
     listing = "\n".join(f"  {h}  (+1/-1)" for h in ids)
-    sections = "\n\n".join(f"--- {h} ---\n@@ -1 +1 @@\n-old {h}\n+new {h}" for h in ids)
-    return f"Hunks in this test:\n{listing}\n\nTest diffs:\n{sections}"
+    sections = "\n\n".join(f"--- {h} ---\n@@ -1 +1 @@\n-old {h}\n+new {h}\n" for h in ids)
+    return f"Hunks in this test:\n{listing}\n\nTest diffs:\n{sections}" + (f"\n\n{appended}" if appended else "")
 
 
 class ToolShapedClient:
     """Sends what the tool sent, in its order, and summarizes long tool results as it does."""
 
-    def __init__(self, api_base: str, n_hunks: int):
+    def __init__(self, api_base: str, n_hunks: int, appended: str = ""):
         self.api_base, self.root, self.n_hunks = api_base, api_base.removesuffix("/v1"), n_hunks
+        self.appended = appended
         self.tokenized: list[str] = []
 
     def _summary(self, http: httpx.Client, text: str) -> str:
@@ -63,7 +66,7 @@ class ToolShapedClient:
             assert http.get(f"{self.root}/props").status_code == 404
             assert http.get(f"{self.api_base}/models").json()["data"][0]["id"] == "capture"
             self._summary(http, "a hunk too long to show")
-            turn = user_turn(self.n_hunks)
+            turn = user_turn(self.n_hunks, self.appended)
             ids, done = set(hunk_ids(turn)), set()
             messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": turn}]
             for _ in range(10):
@@ -87,11 +90,11 @@ class ToolShapedClient:
         raise AssertionError("the capture never finalized")
 
 
-def capture(n_hunks: int) -> tuple[dict, ToolShapedClient]:
+def capture(n_hunks: int, appended: str = "") -> tuple[dict, ToolShapedClient]:
     clients = []
 
     def drive(server):
-        clients.append(ToolShapedClient(server.api_base, n_hunks))
+        clients.append(ToolShapedClient(server.api_base, n_hunks, appended))
         clients[0].run()
 
     result, finished = serve_capture(port=0, model="capture", timeout_s=10, grace_s=0.2, on_ready=drive)
@@ -117,3 +120,15 @@ def test_captures_of_a_small_and_a_large_repository_have_one_layout():
     small, _ = store_capture(capture(4)[0])[:2]
     large, created, diff = store_capture(capture(200)[0])
     assert not created and large.pk == small.pk and diff == ""
+
+
+@pytest.mark.django_db
+def test_what_the_user_configured_after_the_sections_is_shown_but_is_no_drift():
+    plain, _, _ = store_capture(capture(4)[0])
+    mine = "Watch for these test patterns:\n- gsctune test: flag debug prints"
+    version, created, diff = store_capture(capture(4, appended=mine)[0])
+    assert not created and version.pk == plain.pk and diff == ""
+    layout = user_turn_layout(capture(4, appended=mine)[0]["first_request"]["user"])
+    assert layout["appended"] == mine and layout["body_forms"] == ["{patch}"]
+    assert layout["skeleton"].endswith("--- {hunk_id} ---\n{patch}\n\n" + mine)
+    assert plain.user_layout["appended"] == ""
