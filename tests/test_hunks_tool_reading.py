@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from gsctune.domain.hunks import Hunk, example_hunks, render_user_turn, split_file, tool_path
+from gsctune.domain.hunks import (
+    Hunk,
+    example_hunks,
+    render_user_turn,
+    split_file,
+    tool_path,
+)
 
 _ENV = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
 HARVEST_GIT = ["-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false", "-c", "diff.renames=true"]
