@@ -265,3 +265,21 @@ def test_production_labels_stay_out_of_exports_until_reviewed(upstream, proxy, s
 def test_the_command_rejects_a_bad_upstream():
     with pytest.raises(CommandError, match="upstream"):
         call_command("record_sessions", upstream="ftp://nowhere")
+
+
+@pytest.mark.django_db
+def test_staff_see_the_command_and_what_was_recorded(upstream, proxy, staff_client, client, reviewer_user):
+    server, recorder = proxy
+    shaped = ToolShapedClient(server.root_url)
+    ToolShapedClient(server.root_url).run(DIFF_B, ollama=False)
+    upstream.queue = ["garbage"]
+    shaped.send("POST", "/v1/chat/completions", ToolSession.for_hunks(example_hunks(DIFF_A)).request() | {"model": "m"})
+    converted, raw = flush(recorder, server.upstream.url, repo_name="acme/app", final=True)
+    page = staff_client.get("/evaluation/recorded/").content.decode()
+    assert "manage.py record_sessions --upstream" in page and "--api-base http://127.0.0.1:8767/v1" in page
+    assert f"example {converted.example_id}" in page and "not a chat completion" in page
+    detail = staff_client.get(f"/evaluation/recorded/{raw.pk}/").content.decode()
+    assert "&lt;html&gt;not a completion&lt;/html&gt;" in detail and "<html>not a completion" not in detail
+    assert "feat(core): add the first piece" in staff_client.get(f"/evaluation/recorded/{converted.pk}/").content.decode()
+    client.force_login(reviewer_user)
+    assert client.get("/evaluation/recorded/").status_code == 403

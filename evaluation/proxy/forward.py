@@ -118,8 +118,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(out)))
             self.end_headers()
-            self.wfile.write(out)
             self._record(at, started, method, body, 502, "application/json", out, False, "upstream unreachable")
+            self.wfile.write(out)
             return
         self.send_response_only(response.status, response.reason)
         for name, value in response.getheaders():
@@ -131,8 +131,9 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             out = response.read()
             self.send_header("Content-Length", str(len(out)))
             self.end_headers()
+            # Recorded before the last bytes go out: once the client has its answer, the record exists.
+            self._record(at, started, method, body, response.status, ctype, out, False, "")
             self.wfile.write(out)
-            streamed = False
         else:  # streamed: pass each piece on as it arrives, chunked
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
@@ -141,13 +142,12 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 pieces.append(piece)
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
                 self.wfile.flush()
+            self._record(at, started, method, body, response.status, ctype, b"".join(pieces), True, "")
             self.wfile.write(b"0\r\n\r\n")
-            out, streamed = b"".join(pieces), True
         self.wfile.flush()
         if response.will_close:
             self._upstream_conn.close()
             self._upstream_conn = None
-        self._record(at, started, method, body, response.status, ctype, out, streamed, "")
 
     def _record(self, at, started, method, body, status, ctype, out, streamed, note) -> None:
         ms = (time.perf_counter() - started) * 1000
