@@ -48,6 +48,7 @@ def next_call(messages: list[dict], tools: list[dict]) -> tuple[str, dict]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms delayed-ACK stalls
     server: ScriptedUpstream
 
     def log_message(self, *args) -> None:
