@@ -61,8 +61,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        self.server.sent.append((status, body))  # before the bytes go: a client that has them finds it
         self.wfile.write(body)
-        self.server.sent.append((status, body))
 
     def _stream(self, pieces: list[bytes], ctype: str) -> None:
         self.send_response(200)
@@ -74,8 +74,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             if n == 0 and self.server.hold_stream is not None:
                 self.server.hold_stream.wait(5)
-        self.wfile.write(b"0\r\n\r\n")
         self.server.sent.append((200, b"".join(pieces)))
+        self.wfile.write(b"0\r\n\r\n")
 
     def do_GET(self):
         path = self.path.split("?")[0]

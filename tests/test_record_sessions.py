@@ -281,5 +281,7 @@ def test_staff_see_the_command_and_what_was_recorded(upstream, proxy, staff_clie
     detail = staff_client.get(f"/evaluation/recorded/{raw.pk}/").content.decode()
     assert "&lt;html&gt;not a completion&lt;/html&gt;" in detail and "<html>not a completion" not in detail
     assert "feat(core): add the first piece" in staff_client.get(f"/evaluation/recorded/{converted.pk}/").content.decode()
+    review = staff_client.get(f"/review/{converted.label_id}/")
+    assert review.status_code == 200 and "feat(core): add the first piece" in review.content.decode()
     client.force_login(reviewer_user)
     assert client.get("/evaluation/recorded/").status_code == 403
