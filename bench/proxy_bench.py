@@ -26,11 +26,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evaluation.proxy.forward import RecordingProxy  # noqa: E402
-from evaluation.proxy.sessions import Recorder  # noqa: E402
-from gsctune.domain.hunks import example_hunks  # noqa: E402
-from gsctune.domain.protocol import ToolSession  # noqa: E402
-from tests.proxy_upstream import ScriptedUpstream  # noqa: E402
+from evaluation.proxy.forward import RecordingProxy
+from evaluation.proxy.sessions import Recorder
+from gsctune.domain.hunks import example_hunks
+from gsctune.domain.protocol import ToolSession
+from tests.proxy_upstream import ScriptedUpstream
 
 TARGET_MS = 5.0
 

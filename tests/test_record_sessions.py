@@ -241,7 +241,7 @@ def test_an_unfinished_session_is_stored_with_its_reason(upstream, proxy):
 
 
 def test_an_unreachable_upstream_is_a_502_that_says_so():
-    server, recorder = start_proxy("http://127.0.0.1:9")  # the discard port: nothing listens
+    server, _ = start_proxy("http://127.0.0.1:9")  # the discard port: nothing listens
     try:
         client = ToolShapedClient(server.root_url)
         status, out = client.send("GET", "/v1/models")
@@ -285,3 +285,46 @@ def test_staff_see_the_command_and_what_was_recorded(upstream, proxy, staff_clie
     assert review.status_code == 200 and "feat(core): add the first piece" in review.content.decode()
     client.force_login(reviewer_user)
     assert client.get("/evaluation/recorded/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_a_session_is_converted_once_the_tool_has_been_quiet(upstream, proxy):
+    server, recorder = proxy
+    ToolShapedClient(server.root_url).run(DIFF_B, ollama=False)
+    (row,) = flush(recorder, server.upstream.url, grace_s=3600)
+    assert row.state == "recording" and len(row.requests) == 6  # kept at once, converted later
+    last = recorder.sessions[0].last_at
+    (row,) = flush(recorder, server.upstream.url, grace_s=5, now=last + 5)
+    assert row.state == "converted" and row.label.source == Label.Source.PRODUCTION
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_command_records_a_session_end_to_end(upstream):
+    import io
+
+    port, out = _free_port(), io.StringIO()
+    command = threading.Thread(target=call_command, args=("record_sessions",), kwargs={
+        "upstream": upstream.url + "/v1", "port": port, "repo_name": "acme/cli", "grace": 0.2, "duration": 4,
+        "stdout": out})
+    command.start()
+    for _ in range(50):  # until the proxy listens
+        try:
+            ToolShapedClient(f"http://127.0.0.1:{port}").send("GET", "/v1/models")
+            break
+        except ConnectionRefusedError:
+            threading.Event().wait(0.05)
+    ToolShapedClient(f"http://127.0.0.1:{port}").run(DIFF_B, ollama=True)
+    command.join(10)
+    assert not command.is_alive()
+    text = out.getvalue()
+    assert f"--api-base http://127.0.0.1:{port}/v1" in text and "converted (example" in text
+    row = RecordedSession.objects.get(state="converted")
+    assert row.repo_name == "acme/cli" and row.api == "ollama" and row.label.example.repo_url == "acme/cli"

@@ -26,7 +26,7 @@ class Unfinished(NotConvertible):
     """The session reads fine but never reached an accepted finalize_commits."""
 
 
-DIFF_HEADING = re.compile(r"^Diff content:\s*$", re.M)
+DIFF_HEADING = re.compile(r"^Diff content:\s*$", re.MULTILINE)
 
 
 def _sections(user_turn: str, ids: list[str]) -> dict[str, str]:

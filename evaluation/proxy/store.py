@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 
 from django.db import transaction
 
@@ -51,7 +51,7 @@ def save_session(session: Session, upstream: str, repo_name: str = "") -> Record
         "responses": [_response_row(e) for e in session.exchanges],
     }
     if session.record_id is None:
-        started = datetime.fromtimestamp(session.exchanges[0].at if session.exchanges else 0, dt_timezone.utc)
+        started = datetime.fromtimestamp(session.exchanges[0].at if session.exchanges else 0, UTC)
         row = RecordedSession.objects.create(started_at=started, reason=session.reason, **values)
         session.record_id = row.pk
     else:
