@@ -93,7 +93,7 @@ class ToolShapedClient:
                 return json.loads(out)
         raise AssertionError("upstream kept failing")
 
-    def run(self, diff: str, ollama: bool) -> ToolSession:
+    def run(self, diff: str, ollama: bool, compact: bool = False) -> ToolSession:
         chat = "/api/chat" if ollama else "/v1/chat/completions"
         if ollama:
             self.send("GET", "/api/tags")
@@ -107,7 +107,12 @@ class ToolShapedClient:
         assert status == 200
         tool = ToolSession.for_hunks(example_hunks(diff), ollama=ollama)
         while not tool.done:
-            answer = self.chat(chat, tool.request() | {"model": "student"})
+            body = tool.request() | {"model": "student"}
+            if compact and len(body["messages"]) > 2:  # as the tool does on native Ollama's small context
+                user = body["messages"][1]["content"]
+                compacted = "[Summarized, id r1]\n" + user.split("Diff content:")[0]
+                body["messages"][1] = {"role": "user", "content": compacted}
+            answer = self.chat(chat, body)
             message = answer["message"] if ollama else answer["choices"][0]["message"]
             tool.respond(message)
         return tool
@@ -328,3 +333,14 @@ def test_the_command_records_a_session_end_to_end(upstream):
     assert f"--api-base http://127.0.0.1:{port}/v1" in text and "converted (example" in text
     row = RecordedSession.objects.get(state="converted")
     assert row.repo_name == "acme/cli" and row.api == "ollama" and row.label.example.repo_url == "acme/cli"
+
+
+@pytest.mark.django_db
+def test_a_compacted_first_message_stays_in_its_session(upstream, proxy):
+    server, recorder = proxy
+    client = ToolShapedClient(server.root_url)
+    assert client.run(DIFF_A, ollama=True, compact=True).outcome == "finalized"
+    (row,) = flush(recorder, server.upstream.url, final=True)
+    assert row.state == "converted" and len(row.label.commits) == 2
+    rebuilt = example_hunks(row.example.diff)  # from the first, uncompacted message
+    assert [h.patch for h in rebuilt] == [h.patch for h in example_hunks(DIFF_A)]

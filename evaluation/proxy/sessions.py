@@ -193,16 +193,21 @@ class Recorder:
                 self._pending.append(exchange)
             return
         key = session_key(system, user)
-        session = self._current if self._current is not None and self._current.key == key else None
+        current = self._current if self._current is not None and not self._current.closed else None
+        session = current if current is not None and current.key == key else None
+        if session is None and current is not None and len(messages) > 2 and current.system == system:
+            # A later turn whose first user message the tool has compacted (summarized the diff
+            # away): the same conversation, still keyed by the message it started with.
+            session = current
         # Only the system and user messages again, after a turn was answered: the tool started over
         # on the same changes. (After a failed first turn it is the tool's retry.)
         restarted = len(messages) <= 2 and session is not None and any(
             session.exchanges[i].status == 200 for i in session.loop)
-        if session is None or session.closed or restarted:
+        if session is None or restarted:
             session = next((s for s in reversed(self.sessions) if s.key == key and not s.closed), None)
             if session is None or restarted:
                 session = self._new_session(key)
-        session.system, session.user = system, user
+                session.system, session.user = system, user
         session.api = "ollama" if route(exchange.path) == "/api/chat" else "openai"
         session.model = str(body.get("model") or session.model)
         for waiting in self._pending:
