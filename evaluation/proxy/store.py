@@ -85,6 +85,8 @@ def convert_session(session: Session, row: RecordedSession) -> RecordedSession:
         row.state, row.reason = RecordedSession.State.UNFINISHED, str(exc)
     except NotConvertible as exc:
         row.state, row.reason = RecordedSession.State.UNPARSEABLE, str(exc)
+    except Exception as exc:  # noqa: BLE001 (a session that trips the conversion is kept, never lost)
+        row.state, row.reason = RecordedSession.State.UNPARSEABLE, f"the conversion failed: {exc!r}"
     else:
         with transaction.atomic():
             example = _example(session.key, result, row.repo_name)
