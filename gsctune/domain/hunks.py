@@ -20,7 +20,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
+import fnmatch
 
 HUNK_CHARS = 6_000  # the tool summarizes hunks whose patch is longer (DIFF_CHARS_PER_FILE)
 TOTAL_CHARS = 120_000  # the tool stops adding diff sections past this (DIFF_TOTAL_CHARS)
@@ -311,10 +311,12 @@ def split_diff(diff: str) -> list[FileDiff]:
     return files
 
 
+_LOCKFILE_RE = re.compile("|".join(fnmatch.translate(pattern) for pattern in LOCKFILE_PATTERNS))
+
+
 def is_lockfile(path: str) -> bool:
-    """Machine-written files the tool shows as a stat line (matched on the basename)."""
-    name = path.rsplit("/", 1)[-1]
-    return any(fnmatchcase(name, pattern) for pattern in LOCKFILE_PATTERNS)
+    """Machine-written files the tool shows as a stat line (matched on the basename, one compiled pattern)."""
+    return _LOCKFILE_RE.match(path.rsplit("/", 1)[-1]) is not None
 
 
 # ── the working tree the tool would see ──────────────────────────────────────────
