@@ -5,7 +5,12 @@ import copy
 
 import pytest
 
-from gsctune.domain.hunk_checks import CHECK_TITLES, INFORMATIONAL, hunk_findings, junk_hunks
+from gsctune.domain.hunk_checks import (
+    CHECK_TITLES,
+    INFORMATIONAL,
+    hunk_findings,
+    junk_hunks,
+)
 from gsctune.domain.hunk_proposal import example_hunk_view
 from tests.hunk_data import EXAMPLE, HUNK_LABEL
 

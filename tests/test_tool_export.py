@@ -10,7 +10,12 @@ from gsctune.domain.hunk_checks import hunk_findings
 from gsctune.domain.hunk_proposal import example_hunk_view
 from gsctune.domain.hunks import HUNK_CHARS, render_user_turn
 from gsctune.domain.protocol import BUILTIN, conversation_for_label
-from gsctune.domain.tool_export import new_file_content, record_line, tool_record, with_junk
+from gsctune.domain.tool_export import (
+    new_file_content,
+    record_line,
+    tool_record,
+    with_junk,
+)
 from tests.hunk_data import DIFF, EXAMPLE, FILE_LABEL, HUNK_LABEL
 
 
@@ -151,3 +156,12 @@ def test_record_loads_with_datasets_and_renders_with_a_tool_template(tmp_path):
                                         return_assistant_tokens_mask=True)
     masked = tokenizer.decode([t for t, m in zip(ids["input_ids"], ids["assistant_masks"]) if m])
     assert "finalize_commits" in masked.replace(" ", "") and "Available" not in masked
+
+
+def test_record_line_is_json_dumps():
+    record = tool_record(EXAMPLE, HUNK_LABEL)
+    for _ in range(2):  # the second time from the cache
+        line = record_line(record)
+        assert line == json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+    copied = json.loads(line)  # another tool list object, not the cached one
+    assert record_line(copied) == line

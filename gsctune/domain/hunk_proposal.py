@@ -23,12 +23,21 @@ teacher only what the tool shows.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from gsctune import noise, prompts, proposal
-from gsctune.domain.hunks import TEXTS, Hunk, RenderTexts, files_for_hunks, hunk_label, render_user_turn, split_diff, \
-    tool_view
+from gsctune.domain.hunks import (
+    TEXTS,
+    FileDiff,
+    Hunk,
+    RenderTexts,
+    files_for_hunks,
+    hunk_label,
+    render_user_turn,
+    split_diff,
+    tool_view,
+)
 from gsctune.domain.protocol import BUILTIN_SYSTEM_PROMPT
 
 GRANULARITY = "hunks"  # what a prompt version built from this format asks for (file-level: "files")
@@ -66,11 +75,14 @@ HUNK_PROMPT = hunk_prompt()
 
 # ── the example's hunks, and the teacher's messages ──────────────────────────────
 
-def example_hunk_view(example: dict, *, show_new_content: bool = False, old_content=None) -> list[Hunk]:
+def example_hunk_view(example: dict, *, show_new_content: bool = False, old_content=None,
+                      files: Sequence[FileDiff] | None = None) -> list[Hunk]:
     """The hunks the tool would list for an example (its ``diff`` as the labeler saw it,
-    junk included); untracked files the repository's .gitignore matches are left out."""
+    junk included); untracked files the repository's .gitignore matches are left out.
+    ``files``: the diff already split (``split_diff``), when the caller has it."""
     ignored = list(example.get("existing_gitignore") or [])
-    return tool_view(split_diff(example.get("diff") or ""), keep_new_content=show_new_content,
+    files = split_diff(example.get("diff") or "") if files is None else files
+    return tool_view(files, keep_new_content=show_new_content,
                      old_content=old_content, is_ignored=(lambda p: noise.is_ignored(p, ignored)) if ignored else None)
 
 

@@ -36,8 +36,17 @@ from collections.abc import Sequence
 
 from gsctune import noise
 from gsctune.domain.hunk_proposal import example_hunk_view, to_hunk_label
-from gsctune.domain.hunks import HUNK_CHARS, Hunk, is_lockfile, render_user_turn, split_diff
-from gsctune.domain.protocol import BUILTIN, EMIT, TERMINAL, ProtocolSpec, ToolSession, tool_call_message
+from gsctune.domain.hunks import HUNK_CHARS, Hunk, is_lockfile, split_diff
+from gsctune.domain.protocol import (
+    BUILTIN,
+    EMIT,
+    TERMINAL,
+    WARN_AT,
+    ProtocolSpec,
+    ToolSession,
+    max_turns,
+    tool_call_message,
+)
 
 TARGET = "git-smart-commit"
 
@@ -46,56 +55,84 @@ def new_file_content(text: str) -> str | None:
     """A new file's content from its harvested diff section (None for a binary file)."""
     if "\nBinary files " in text or "\nGIT binary patch" in text:
         return None
+    at = text.find("\n@@")
+    if at < 0:
+        return ""  # an empty new file
+    start = text.find("\n", at + 1) + 1
+    body = text[start:]
+    if body.startswith("+") and "\n@@" not in body and "\n\\" not in body and not body.startswith("\\"):
+        return body[1:].replace("\n+", "\n")  # one hunk of added lines: the common case
     out: list[str] = []
-    in_hunk = False
-    for line in text.split("\n"):
-        if line.startswith("@@"):
-            in_hunk = True
-        elif in_hunk and line.startswith("+"):
+    for line in body.split("\n"):
+        if line.startswith("+"):
             out.append(line[1:] + "\n")
-        elif in_hunk and line.startswith("\\") and out:
+        elif line.startswith("\\") and out:
             out[-1] = out[-1][:-1]  # "\ No newline at end of file"
     return "".join(out)
 
 
 def _needs_reading(hunk: Hunk, junk: set[str]) -> bool:
-    if hunk.file in junk or is_lockfile(hunk.path):
-        return False
-    return hunk.kind == "untracked" or (hunk.kind == "text" and len(hunk.patch) > HUNK_CHARS)
+    if hunk.kind == "untracked":
+        return hunk.file not in junk
+    return hunk.kind == "text" and len(hunk.patch) > HUNK_CHARS and not is_lockfile(hunk.path)
+
+
+def _read_calls(hunks: Sequence[Hunk], label: dict, sections: dict, junk: set[str], budget: int,
+                contents: dict[str, str]) -> dict:
+    """commit index -> the read_file / get_diff calls to make before it, at most ``budget`` in
+    all; ``contents`` gets the content each read_file call will be answered with."""
+    by_id = {h.id: h for h in hunks}
+    done: set[str] = set()
+    calls: dict[int, list[tuple[str, dict]]] = {}
+    for n, commit in enumerate(label["commits"]):
+        for hid in commit["hunks"]:
+            hunk = by_id.get(hid)
+            if budget <= 0 or hunk is None or hunk.path in done or hunk.file not in sections \
+                    or not _needs_reading(hunk, junk):
+                continue
+            done.add(hunk.path)
+            if hunk.kind == "text":
+                calls.setdefault(n, []).append(("get_diff", {"path": hunk.path}))
+            else:
+                content = new_file_content(sections[hunk.file].text)
+                if content is None:
+                    continue  # a binary file has nothing to read
+                contents[hunk.path] = content
+                calls.setdefault(n, []).append(("read_file", {"path": hunk.path}))
+            budget -= 1
+    return calls
 
 
 def tool_record(example: dict, label: dict, *, spec: ProtocolSpec = BUILTIN, read_new_files: bool = True,
                 hunks: Sequence[Hunk] | None = None) -> dict:
     """The training conversation for one example (its ``diff`` as labeled, junk included)
     and a label at hunk or file level. Raises ValueError where the tool would not accept
-    the label (an unknown or duplicate id, a hunk left over), naming why."""
-    hunks = list(hunks) if hunks is not None else example_hunk_view(example)
+    the label (an unknown or duplicate id, a hunk left over, files the tool never lists),
+    naming why.
+
+    Read turns stay within the tool's turn budget short of its warnings (it appends a
+    warning to each tool reply from 6 turns left): files past that are not read."""
+    files = split_diff(example.get("diff") or "")
+    hunks = list(hunks) if hunks is not None else example_hunk_view(example, files=files)
     hlabel = to_hunk_label(label, hunks)
-    sections = {f.path: f for f in split_diff(example.get("diff") or "")}
+    sections = {f.path: f for f in files}
     junk = set(hlabel.get("injected_files") or example.get("injected_files") or ())
+    budget = max_turns(len(hunks)) - WARN_AT - len(hlabel["commits"]) - 1
+    contents: dict[str, str] = {}
+    reads = _read_calls(hunks, hlabel, sections, junk, budget, contents) if read_new_files else {}
 
     def answer(name: str, args: dict) -> str:
-        section = sections[args["path"]]
-        return new_file_content(section.text) if name == "read_file" else section.text
+        return contents[args["path"]] if name == "read_file" else sections[args["path"]].text
 
     session = ToolSession.for_hunks(hunks, spec, investigate=answer)
-    by_id = {h.id: h for h in hunks}
-    read: set[str] = set()
     calls: list[tuple[str, dict]] = []
-    for commit in hlabel["commits"]:
-        for hid in commit["hunks"]:
-            hunk = by_id.get(hid)
-            if read_new_files and hunk is not None and hunk.path not in read and _needs_reading(hunk, junk) \
-                    and hunk.file in sections:
-                read.add(hunk.path)
-                if hunk.kind == "untracked" and new_file_content(sections[hunk.file].text) is not None:
-                    calls.append(("read_file", {"path": hunk.path}))
-                elif hunk.kind == "text":
-                    calls.append(("get_diff", {"path": hunk.path}))
+    for n, commit in enumerate(hlabel["commits"]):
+        calls += reads.get(n, [])
         calls.append((EMIT, {"commit": {
             "subject": commit["subject"], "hunks": list(commit["hunks"]), "body": commit.get("body") or "",
             "breaking_change": commit.get("breaking_change") or "",
-            "issues": [{"message": i.get("message", ""), "path": i.get("path") or ""} for i in commit.get("issues") or []]}}))
+            "issues": [{"message": i.get("message", ""), "path": i.get("path") or ""}
+                       for i in commit.get("issues") or []]}}))
     calls.append((TERMINAL, {"gitignore": list(hlabel.get("gitignore") or []),
                              "skipped_hunks": list(hlabel.get("skipped_hunks") or [])}))
     for number, (name, arguments) in enumerate(calls, 1):
@@ -108,14 +145,34 @@ def tool_record(example: dict, label: dict, *, spec: ProtocolSpec = BUILTIN, rea
             raise ValueError(f"{arguments['commit']['subject']!r} is not accepted: {reply}")
     if session.outcome != "finalized":
         last = session.messages[-1]
-        raise ValueError("the label does not finish the session: "
-                         + (last["content"] if last["role"] in ("tool", "user") else session.reason))
+        raise ValueError("the label does not finish the session: " + (
+            session.reason or (last["content"] if last["role"] in ("tool", "user") else session.outcome)))
     return {"messages": session.messages, "tools": spec.tools}
 
 
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_TOOLS: dict[int, tuple[list, str]] = {}  # id -> (the list, kept alive so the id stays its own; its JSON)
+_SYSTEM: dict[str, str] = {}  # system prompt -> the system message's JSON
+_CACHED = 16  # distinct tool lists and system prompts worth caching (a spec's are the same on every row)
+
+
 def record_line(record: dict) -> str:
-    """One JSONL line (compact, UTF-8 kept)."""
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+    """``json.dumps(record)`` as one compact JSONL line (UTF-8 kept); the tool list and the
+    system message, kilobytes that are the same on every row, are encoded once."""
+    tools, messages = record["tools"], record["messages"]
+    cached = _TOOLS.get(id(tools))
+    if cached is None or cached[0] is not tools:
+        cached = (tools, _dumps(tools))
+        if len(_TOOLS) < _CACHED:
+            _TOOLS[id(tools)] = cached
+    head = messages[0]
+    first = _SYSTEM.get(head["content"]) if head.get("role") == "system" and len(head) == 2 else None
+    if first is None:
+        first = _dumps(head)
+        if head.get("role") == "system" and len(head) == 2 and len(_SYSTEM) < _CACHED:
+            _SYSTEM[head["content"]] = first
+    rest = "," + _dumps(messages[1:])[1:] if len(messages) > 1 else "]"
+    return '{"messages":[' + first + rest + ',"tools":' + cached[1] + "}\n"
 
 
 def with_junk(example: dict, label: dict, key: str, seed: int) -> tuple[dict, dict] | None:
