@@ -165,3 +165,22 @@ def test_record_line_is_json_dumps():
         assert line == json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
     copied = json.loads(line)  # another tool list object, not the cached one
     assert record_line(copied) == line
+
+
+def test_read_turns_stop_short_of_the_tools_turn_warnings():
+    names = [f"docs/page{i:02d}.md" for i in range(30)]
+    diff = "".join(f"diff --git a/{p} b/{p}\nnew file mode 100644\nindex 0000000..1234567\n--- /dev/null\n"
+                   f"+++ b/{p}\n@@ -0,0 +1 @@\n+page {p}\n" for p in names)
+    label = {"commits": [{"subject": "docs: add the pages", "files": names, "body": "Thirty pages."}]}
+    messages = tool_record({"diff": diff}, label)["messages"]
+    reads = [m for m in messages if m.get("tool_calls") and m["tool_calls"][0]["function"]["name"] == "read_file"]
+    # 30 hunks: 32 turns; 6 kept free of warnings, one emit and one finalize leave 24 reads.
+    assert len(reads) == 24
+    assert [m["role"] for m in messages[2:]] == ["assistant", "tool"] * 25 + ["assistant"]  # no warning turns
+
+
+def test_new_file_content_kept_in_the_user_turn_needs_no_read():
+    hunks = example_hunk_view(EXAMPLE, show_new_content=True)
+    messages = tool_record(EXAMPLE, HUNK_LABEL, hunks=hunks)["messages"]
+    assert "+# New\n+hello\n" in messages[1]["content"]
+    assert not [m for m in messages if m.get("tool_calls") and m["tool_calls"][0]["function"]["name"] == "read_file"]

@@ -1,4 +1,4 @@
-"""One example and its label as a ``git-smart-commit`` training conversation (target ``git-smart-commit``).
+"""Export target ``git-smart-commit``: one example and its label as the conversation the tool holds.
 
 A record is ``{"messages": [...], "tools": [...]}``: the system prompt, the first user
 message rendered from the example's hunks exactly as the tool renders it
@@ -21,7 +21,17 @@ whole content). Binary files, lockfiles and junk get no such turn (there is noth
 to read, or nothing the grouping rests on). The alternative is a labeling option:
 label with the teacher shown only what the tool shows
 (``hunk_proposal.example_hunk_view(show_new_content=False)``) and export with
-``read_new_files=False``; the in-loop evaluation compares both.
+``read_new_files=False``; the in-loop evaluation compares both. An export that keeps
+new files' content in the user turn (``show_new_content=True`` hunks passed in) needs
+no read turn. Read turns stay short of the tool's turn warnings (from 6 turns left it
+appends one after each tool reply): in an example with more new files than that
+budget allows, the later ones are not read.
+
+A label the tool would refuse raises ValueError: an unknown or duplicate id, a hunk
+left over, more commits than turns, or files the tool never lists (a harvested file
+that the repository's .gitignore matches was force-added; the tool's
+``--exclude-standard`` hides it). ``with_junk`` is the augmentation: junk hunks from
+``noise``'s catalogue, routed to ``skipped_hunks`` and .gitignore.
 
 Not reproducible, and how this export handles it: the tool replaces any tool result
 over 125 tokens by a summary the model itself writes (read_file and get_diff replies
