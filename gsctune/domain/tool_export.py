@@ -149,7 +149,11 @@ def tool_record(example: dict, label: dict, *, spec: ProtocolSpec = BUILTIN, rea
         if session.done:
             break
         accepted = session.stats["emit_accepted"]
-        added = session.respond(tool_call_message(f"call_{number}", name, arguments))
+        # The session reads the arguments as a dict (no re-parse); the record stores them as JSON text.
+        sent = tool_call_message(f"call_{number}", name, arguments, as_dict=True)
+        added = session.respond(sent)
+        function = sent["tool_calls"][0]["function"]
+        function["arguments"] = _arguments(function["arguments"])
         if name == EMIT and session.stats["emit_accepted"] == accepted:
             reply = next((m["content"] for m in added if m["role"] == "tool"), session.reason)
             raise ValueError(f"{arguments['commit']['subject']!r} is not accepted: {reply}")
@@ -161,6 +165,9 @@ def tool_record(example: dict, label: dict, *, spec: ProtocolSpec = BUILTIN, rea
 
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_arguments = json.JSONEncoder(ensure_ascii=False).encode  # as protocol.tool_call_message writes them
+
+
 _TOOLS: dict[int, tuple[list, str]] = {}  # id -> (the list, kept alive so the id stays its own; its JSON)
 _SYSTEM: dict[str, str] = {}  # system prompt -> the system message's JSON
 _CACHED = 16  # distinct tool lists and system prompts worth caching (a spec's are the same on every row)
