@@ -114,20 +114,21 @@ def test_augmentation_routes_junk_hunks_to_skipped_and_gitignore():
                 and json.loads(m["tool_calls"][0]["function"]["arguments"])["path"] in junk]
 
 
-# A small template in the layout of Qwen3's tool calling (written for this test).
+# A small template in the layout of Qwen3's tool calling (written for this test; no generation markers:
+# training finds the assistant turns itself).
 QWEN3_STYLE = (
     "{%- if tools %}<|im_start|>system\n{{ messages[0].content }}\n\n# Tools\n<tools>"
     "{%- for tool in tools %}\n{{ tool | tojson }}{%- endfor %}\n</tools><|im_end|>\n"
     "{%- else %}<|im_start|>system\n{{ messages[0].content }}<|im_end|>\n{%- endif %}"
     "{%- for message in messages[1:] %}"
     "{%- if message.role == 'user' %}<|im_start|>user\n{{ message.content }}<|im_end|>\n"
-    "{%- elif message.role == 'assistant' %}<|im_start|>assistant\n{% generation %}{{ message.content }}"
+    "{%- elif message.role == 'assistant' %}<|im_start|>assistant\n{{ message.content }}"
     "{%- if message.tool_calls %}{%- for tc in message.tool_calls %}<tool_call>\n{\"name\": \"{{ tc.function.name }}\", "
     "\"arguments\": {% if tc.function.arguments is string %}{{ tc.function.arguments }}"
-    "{% else %}{{ tc.function.arguments | tojson }}{% endif %}}\n</tool_call>{%- endfor %}{%- endif %}<|im_end|>"
-    "{% endgeneration %}\n"
+    "{% else %}{{ tc.function.arguments | tojson }}{% endif %}}\n</tool_call>{%- endfor %}{%- endif %}<|im_end|>\n"
     "{%- elif message.role == 'tool' %}<|im_start|>user\n<tool_response>\n{{ message.content }}\n</tool_response>"
     "<|im_end|>\n{%- endif %}{%- endfor %}"
+    "{%- if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
 
@@ -152,10 +153,26 @@ def test_record_loads_with_datasets_and_renders_with_a_tool_template(tmp_path):
         '<tool_call>\n{"name": "read_file"', "<tool_response>\n# New\nhello\n",
         '<tool_call>\n{"name": "finalize_commits"')]
     assert order == sorted(order)
-    ids = tokenizer.apply_chat_template(row["messages"], tools=row["tools"], return_dict=True,
-                                        return_assistant_tokens_mask=True)
-    masked = tokenizer.decode([t for t, m in zip(ids["input_ids"], ids["assistant_masks"]) if m])
-    assert "finalize_commits" in masked.replace(" ", "") and "Available" not in masked
+
+
+def test_training_masks_exactly_the_assistant_tool_calls():
+    from training.assistant_mask import normalize_messages, tokenize_conversation
+    from training.tiny import train_tokenizer
+
+    record = tool_record(EXAMPLE, HUNK_LABEL)
+    tokenizer = train_tokenizer(["feat(app): return b", DIFF, record_line(record)], vocab_size=600)
+    tokenizer.chat_template = QWEN3_STYLE
+    encoded = tokenize_conversation(tokenizer, record["messages"], record["tools"])
+    text = tokenizer.apply_chat_template(normalize_messages(record["messages"]), tools=record["tools"],
+                                         tokenize=False)
+    offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    assert len(offsets) == len(encoded["assistant_masks"])
+    masked = "".join(text[a:b] for (a, b), bit in zip(offsets, encoded["assistant_masks"]) if bit)
+    calls = [m["tool_calls"][0]["function"] for m in record["messages"] if m["role"] == "assistant"]
+    assert [c["name"] for c in calls] == ["emit_commit", "read_file", "emit_commit", "finalize_commits"]
+    assert masked == "".join(
+        f'<tool_call>\n{{"name": "{c["name"]}", "arguments": {json.dumps(json.loads(c["arguments"]))}}}\n'
+        "</tool_call><|im_end|>" for c in calls)
 
 
 def test_record_line_is_json_dumps():
