@@ -485,3 +485,109 @@ async def _tool_result(session: ToolSession, convo: _Conversation, index: int, n
         session.messages[index] = {**message, "content": await convo.summarize(orig_id, content, "tool_result", index)}
     else:
         convo.track(index)
+
+
+# ── an endpoint as the candidate ─────────────────────────────────────────────────
+
+RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+MAX_RETRY_WAIT = 60.0
+
+
+class EndpointCandidate:
+    """A served model as a candidate: ``/v1/chat/completions`` or native Ollama ``/api/chat``
+    (the tool picks native Ollama when the base URL has no ``/v1``; so does this by default).
+
+    Transient failures (connection errors, timeouts, 429/5xx) are retried with backoff,
+    honouring Retry-After; a last failure raises ``CandidateError``. ``count_tokens``
+    asks llama-server's ``/tokenize`` at the server root, as the tool does on ``/v1``,
+    and falls back to characters / 4 once that fails.
+    """
+
+    def __init__(self, base_url: str, model: str, *, api_key: str = "", backend: str | None = None,
+                 timeout: float = 300.0, max_attempts: int = 4, backoff: float = 0.5) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.backend = backend or ("v1" if "/v1" in self.base_url else "ollama")
+        self.model, self.timeout, self.max_attempts, self.backoff = model, timeout, max_attempts, backoff
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._session: aiohttp.ClientSession | None = None
+        self._tokenize = self.backend == "v1"
+        self.requests = 0
+
+    @property
+    def chat_url(self) -> str:
+        return f"{self.base_url}/chat/completions" if self.backend == "v1" else f"{self.base_url}/api/chat"
+
+    async def __aenter__(self) -> EndpointCandidate:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+        return self._session
+
+    async def _post(self, url: str, payload: dict, attempts: int | None = None) -> dict:
+        attempts = attempts or self.max_attempts
+        for attempt in range(1, attempts + 1):
+            delay = self.backoff * 2 ** (attempt - 1)
+            try:
+                self.requests += 1
+                async with self._client().post(url, json=payload, headers=self._headers) as response:
+                    if response.status in RETRY_STATUS and attempt < attempts:
+                        try:
+                            delay = max(delay, float(response.headers.get("Retry-After", "")))
+                        except ValueError:
+                            pass
+                        await asyncio.sleep(min(delay, MAX_RETRY_WAIT))
+                        continue
+                    if response.status >= 400:
+                        text = (await response.text())[:300]
+                        raise CandidateError(f"HTTP {response.status} from {url}: {text}")
+                    data = await response.json(content_type=None)
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
+                if attempt == attempts:
+                    raise CandidateError(f"{url}: {type(error).__name__}: {error}") from error
+                await asyncio.sleep(delay)
+                continue
+            if not isinstance(data, dict):
+                raise CandidateError(f"{url} answered JSON that is not an object")
+            return data
+        raise CandidateError(f"{url}: no answer after {attempts} attempts")
+
+    async def __call__(self, body: dict) -> dict:
+        data = await self._post(self.chat_url, {"model": self.model, **body})
+        if self.backend == "v1":
+            choices = data.get("choices") or [{}]
+            message = choices[0].get("message") if isinstance(choices[0], dict) else None
+        else:
+            message = data.get("message")
+        if not isinstance(message, dict):
+            raise CandidateError(f"{self.chat_url} answered without a message")
+        out = {"role": "assistant", "content": message.get("content") or ""}
+        if message.get("tool_calls"):
+            out["tool_calls"] = message["tool_calls"]
+        return out
+
+    async def count_tokens(self, text: str) -> int:
+        if self._tokenize:
+            try:
+                data = await self._post(self.base_url.removesuffix("/v1") + "/tokenize", {"content": text}, 1)
+                return len(data["tokens"])
+            except (CandidateError, KeyError, TypeError):
+                self._tokenize = False
+        return len(text) // 4
+
+
+def policy_candidate(answer: Callable[[list[dict], list[dict] | None], dict | Awaitable[dict]]) -> Candidate:
+    """A candidate from a policy ``answer(messages, tools) -> assistant message`` (sync or async)."""
+    async def candidate(body: dict) -> dict:
+        reply = answer(body["messages"], body.get("tools"))
+        return await reply if inspect.isawaitable(reply) else reply
+    return candidate
