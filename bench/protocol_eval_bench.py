@@ -65,10 +65,14 @@ async def _episodes(rows: list[dict], candidate, backend: str, concurrency: int)
     return results, times, time.perf_counter() - started
 
 
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def _report(name: str, rows: list[dict], results: list, times: list[float], wall: float) -> None:
     started = time.perf_counter()
     scored = [score_episode(r, example_hunks(row["diff"]), original_commits=row.get("original_commits"))
-              for r, row in zip(results, rows)]
+              for r, row in zip(results, rows, strict=True)]
     scoring = time.perf_counter() - started
     summary = aggregate(scored, n_boot=200)
     turns = [r.counters["turns_used"] for r in results]
@@ -79,7 +83,7 @@ def _report(name: str, rows: list[dict], results: list, times: list[float], wall
     print(f"{name:<28} {len(results) / wall:8.1f} episodes/s  p50 {statistics.median(ms):6.2f} ms  "
           f"p95 {p95:7.2f} ms  turns {statistics.mean(turns):5.2f}  finalized {summary['finalized']['mean']:.3f}  "
           f"summaries {summaries}  compactions {compactions}  scoring {1000 * scoring / len(rows):.2f} ms/ep  "
-          f"human pair-F1 {summary['human_pair_f1']['mean'] or 0:.3f}")
+          f"human pair-F1 {_fmt(summary['human_pair_f1']['mean'])}")
 
 
 async def _http_pass(rows: list[dict], concurrency: int):

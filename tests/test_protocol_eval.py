@@ -468,7 +468,8 @@ def test_scores_against_both_references_and_the_aggregate(server):
     good = play(server, [emit(["src/app/core.py::1", "src/app/core.py::2", "src/app/helpers.py::1"], "fix: c"),
                          emit(["tests/test_core.py::1"], "test: b", "c2"), emit(["README.md::1"], "feat: a", "c3"),
                          finalize()])
-    originals = [{"subject": "feat: a", "files": ["README.md"]}, {"subject": "test: b", "files": ["tests/test_core.py"]},
+    originals = [{"subject": "feat: a", "files": ["README.md"]},
+                 {"subject": "test: b", "files": ["tests/test_core.py"]},
                  {"subject": "fix: c", "files": ["src/app/core.py", "src/app/helpers.py"]}]
     label = {"commits": [{"subject": "fix: c", "files": ["src/app/core.py", "src/app/helpers.py"]},
                          {"subject": "test: b", "files": ["tests/test_core.py"]},

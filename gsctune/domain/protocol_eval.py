@@ -382,7 +382,8 @@ async def run_protocol_episode(
 
     session = ToolSession.for_hunks(hunks, spec, ollama=backend == "ollama", investigate=investigate)
     counters = dict.fromkeys(("malformed_arguments", "summaries", "compactions", "side_requests"), 0)
-    transcript = [{**m, "turn": 0, "kind": kind} for m, kind in zip(session.messages, ("system", "first_user"))]
+    transcript = [{**m, "turn": 0, "kind": kind}
+                  for m, kind in zip(session.messages, ("system", "first_user"), strict=True)]
 
     async def side(prompt: str) -> str:
         counters["side_requests"] += 1
@@ -418,12 +419,10 @@ async def run_protocol_episode(
             for offset, extra in enumerate(added, start=before + 1):
                 if extra["role"] == "tool":
                     tool_at = offset
-                    continue
-                kind = "warning" if tool_at is not None else "nudge"
-                if kind == "warning":
+                elif tool_at is not None:  # a warning follows the reply, after any compaction
                     warn_at = offset
                 else:
-                    transcript.append({**extra, "turn": turn, "kind": kind})
+                    transcript.append({**extra, "turn": turn, "kind": "nudge"})
                     convo.track(offset)
             if tool_at is not None:
                 await _tool_result(session, convo, tool_at, name, queries, placeholder, summarize_over,
