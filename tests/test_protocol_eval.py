@@ -486,3 +486,14 @@ def test_scores_against_both_references_and_the_aggregate(server):
     assert 0.0 < report["finalized"]["lo"] < 0.75 < report["finalized"]["hi"] <= 1.0
     assert report["no_tool_share"]["mean"] == pytest.approx(0.75 / 4)
     assert report["type_acc"]["n"] == 3 and report["exact"]["lo"] <= report["exact"]["mean"]
+
+
+def test_native_ollama_tool_calls_without_ids_or_json_strings(server):
+    native = {"role": "assistant", "content": "", "tool_calls": [
+        {"function": {"name": "emit_commit", "arguments": {"commit": {"subject": "feat: all", "hunks": REAL}}}}]}
+    result = play(server, [native, {"role": "assistant", "content": "", "tool_calls": [
+        {"function": {"name": "finalize_commits", "arguments": {"skipped_hunks": ["notes.swp::1"]}}}]}],
+        backend="ollama")
+    assert result.outcome == "finalized" and result.counters["malformed_arguments"] == 0
+    (reply,) = [m for m in result.transcript if m.get("kind") == "reply"]
+    assert "tool_call_id" not in reply and reply["content"].startswith("Commit emitted: 'feat: all'.")
