@@ -10,8 +10,9 @@ Three passes over the same examples, each timed whole:
 * HTTP: the baseline behind a loopback aiohttp server speaking /v1/chat/completions,
   through ``EndpointCandidate`` (adds JSON and HTTP per turn), --concurrency at once.
 
-Each pass also scores every episode against the original human commits
-(``score_episode``) and reports that time separately. Prints the figures.
+Each pass also scores every episode against the original human commits and the diff
+(``score_episode``: grouping, order, hallucination) and reports that time separately.
+Prints the figures.
 
 Usage: .venv/bin/python bench/protocol_eval_bench.py [--n 1500] [--data FILE] [--concurrency 8]
 """
@@ -71,7 +72,8 @@ def _fmt(value: float | None) -> str:
 
 def _report(name: str, rows: list[dict], results: list, times: list[float], wall: float) -> None:
     started = time.perf_counter()
-    scored = [score_episode(r, example_hunks(row["diff"]), original_commits=row.get("original_commits"))
+    scored = [score_episode(r, example_hunks(row["diff"]), original_commits=row.get("original_commits"),
+                            diff=row["diff"])
               for r, row in zip(results, rows, strict=True)]
     scoring = time.perf_counter() - started
     summary = aggregate(scored, n_boot=200)
@@ -83,7 +85,8 @@ def _report(name: str, rows: list[dict], results: list, times: list[float], wall
     print(f"{name:<28} {len(results) / wall:8.1f} episodes/s  p50 {statistics.median(ms):6.2f} ms  "
           f"p95 {p95:7.2f} ms  turns {statistics.mean(turns):5.2f}  finalized {summary['finalized']['mean']:.3f}  "
           f"summaries {summaries}  compactions {compactions}  scoring {1000 * scoring / len(rows):.2f} ms/ep  "
-          f"human pair-F1 {_fmt(summary['human_pair_f1']['mean'])}")
+          f"human pair-F1 {_fmt(summary['human_pair_f1']['mean'])}  "
+          f"hallucination {_fmt(summary['hallucination']['mean'])}")
 
 
 async def _http_pass(rows: list[dict], concurrency: int):

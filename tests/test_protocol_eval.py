@@ -454,6 +454,13 @@ def test_hunk_pairwise_f1_and_order_by_hand():
     assert scores["type_acc"] == 1.0 and scores["subject_sim"] == 1.0
 
 
+def test_hallucination_counts_commits_naming_what_the_diff_lacks(server):
+    result = play(server, [emit(REAL[:3], "fix(app): repair FrobnicatorService.flush_queue"),
+                           emit(REAL[3:], "feat(app): add fast runs", "c2"), finalize()])
+    assert score_episode(result, HUNKS, diff=DIFF)["hallucination"] == 0.5
+    assert score_episode(result, HUNKS)["hallucination"] is None
+
+
 def test_human_commits_take_the_last_commit_touching_a_file():
     originals = [{"subject": "feat: a", "files": ["src/app/core.py", "README.md"]},
                  {"subject": "test: b", "files": ["tests/test_core.py"]},
@@ -474,8 +481,10 @@ def test_scores_against_both_references_and_the_aggregate(server):
     label = {"commits": [{"subject": "fix: c", "files": ["src/app/core.py", "src/app/helpers.py"]},
                          {"subject": "test: b", "files": ["tests/test_core.py"]},
                          {"subject": "feat: a", "files": ["README.md"]}]}
-    row = score_episode(good, HUNKS, reference=label, original_commits=originals, junk_files=["notes.swp"])
+    row = score_episode(good, HUNKS, reference=label, original_commits=originals, junk_files=["notes.swp"],
+                        diff=DIFF)
     assert row["exact"] == row["human_exact"] == 1.0 and row["order_tau"] == 1.0
+    assert row["hallucination"] == 0.0
     assert row["human_order_tau"] == -1.0 and row["junk_routed"] == 1.0
     bad = play(server, [text(), text(), text(), finalize(skipped=IDS)])
     bad_row = score_episode(bad, HUNKS, reference=label, original_commits=originals, junk_files=["notes.swp"])

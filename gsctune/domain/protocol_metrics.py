@@ -20,6 +20,7 @@ from evaluation.metrics import _match, grouping_scores  # lead: gsctune.domain.m
 from evaluation.stats import mean_ci, wilson  # lead: gsctune.domain.stats once moved
 from gsctune.domain.hunks import Hunk, hunk_label
 from gsctune.domain.protocol_eval import EpisodeResult
+from labeling.checks import unknown_identifiers  # lead: gsctune.domain.checks once moved
 
 _GROUPING = ("exact", "pair_f1", "ari", "jaccard", "order_tau", "type_acc", "subject_sim")
 
@@ -48,6 +49,7 @@ METRICS: dict[str, tuple[str, bool]] = {
     "human_order_tau": ("Human: commit order (Kendall's tau)", True),
     "human_type_acc": ("Human: type accuracy", True),
     "human_subject_sim": ("Human: subject EditSimilarity", True),
+    "hallucination": ("Commits naming unknown identifiers", False),
     "junk_routed": ("Junk hunks skipped", True),
 }
 
@@ -106,6 +108,12 @@ def reference_commits(label: dict, hunks: Sequence[Hunk]) -> list[dict]:
     return list(label.get("commits") or ())
 
 
+def _hallucination(commits: Sequence[dict], diff: str) -> float:
+    flagged = sum(bool(unknown_identifiers(f"{c.get('subject') or ''}\n{c.get('body') or ''}", diff))
+                  for c in commits)
+    return flagged / len(commits)
+
+
 def protocol_scores(result: EpisodeResult) -> dict[str, float | None]:
     """How the candidate played: the loop's counters, one row."""
     c = result.counters
@@ -124,12 +132,14 @@ def protocol_scores(result: EpisodeResult) -> dict[str, float | None]:
 
 
 def score_episode(result: EpisodeResult, hunks: Sequence[Hunk], *, reference: dict | None = None,
-                  original_commits: Sequence[dict] | None = None,
-                  junk_files: Iterable[str] = ()) -> dict[str, float | None]:
+                  original_commits: Sequence[dict] | None = None, junk_files: Iterable[str] = (),
+                  diff: str | None = None) -> dict[str, float | None]:
     """Every metric of one episode; None where one does not apply.
 
     ``junk_files`` (noise injected into the example) are left out of the grouping
     universe and scored by junk routing: the share of their hunks finalized as skipped.
+    With the example's ``diff``, hallucination is the share of final commits whose
+    subject or body names an identifier the diff does not have (the review checks' rule).
     """
     junk_set = set(junk_files)
     junk = {h.id for h in hunks if h.file in junk_set or h.path in junk_set}
@@ -141,6 +151,7 @@ def score_episode(result: EpisodeResult, hunks: Sequence[Hunk], *, reference: di
     for key in _GROUPING:
         row[key] = ref.get(key)
         row["human_" + key] = human.get(key)
+    row["hallucination"] = _hallucination(pred, diff) if pred and diff is not None else None
     if junk:
         committed = {h for c in pred for h in c.get("hunks") or ()}
         skipped = set(result.skipped_hunks) if result.finalized else set()
