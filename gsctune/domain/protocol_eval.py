@@ -212,6 +212,7 @@ class _Conversation:
         self.store: list[tuple[str, str, str | None]] = []  # (id, content, parent id)
         self.msg_ids: list[str] = []  # parallel to session.messages: the store id of each
         self.pending: list[tuple[int, str]] = []  # background compaction, swapped in at the next point
+        self.spawned: list[int] = []  # messages a background compaction was started for
         self._tokens: dict[int, tuple[dict, int]] = {}  # id(message) -> (message, tokens)
 
     async def tokens(self, text: str) -> int:
@@ -315,10 +316,15 @@ class _Conversation:
             for index, content in await self._summaries(await self._candidates(self.hard, upto)):
                 self._replace(index, content)
         elif total > self.soft:
-            indices = await self._candidates(self.soft, upto)
-            if indices:
-                self.counters["compactions"] += 1
-                self.pending = await self._summaries(indices)
+            self.spawned = await self._candidates(self.soft, upto)
+            self.counters["compactions"] += bool(self.spawned)
+
+    async def background(self) -> None:
+        """The summaries of a compaction started in the background: the tool's thread
+        writes them while the loop goes on (after the warning), and they land at the next
+        between-turn point."""
+        spawned, self.spawned = self.spawned, []
+        self.pending = await self._summaries(spawned)
 
 
 # ── the loop ─────────────────────────────────────────────────────────────────────
@@ -432,6 +438,8 @@ async def run_protocol_episode(
             if warn_at is not None:
                 transcript.append({**session.messages[warn_at], "turn": turn, "kind": "warning"})
                 convo.track(warn_at)
+            if not session.done:
+                await convo.background()
         outcome = {"finalized": "finalized", "turn_limit": "out_of_turns"}.get(session.outcome, "crashed")
         reason = session.reason
     except (CandidateError, aiohttp.ClientError, asyncio.TimeoutError) as error:
