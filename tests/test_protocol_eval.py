@@ -383,6 +383,16 @@ def test_compaction_at_the_soft_threshold_lands_a_turn_later(server):
     assert summary["kind"] == "compaction" and summary["index"] == 1
 
 
+def test_background_compaction_waits_through_a_reply_without_a_tool_call(server):
+    diff = _big_diff()
+    ids = [h.id for h in example_hunks(diff)]
+    play(server, [call("list_symbols", {"path": "pkg/mod0.py"}), text(), call("list_symbols", {"path": "x"}, "c3"),
+                  emit(ids), finalize(skipped=[])], diff=diff, thresholds=(2_000, 100_000))
+    first_user = [r["messages"][1]["content"] for r in server.requests]
+    assert first_user[0] == first_user[1] == first_user[2]  # a nudge is no between-turn point
+    assert "[Summarized — id: 'm1'." in first_user[3]
+
+
 def test_compaction_past_the_hard_threshold_blocks(server):
     diff = _big_diff()
     ids = [h.id for h in example_hunks(diff)]

@@ -264,8 +264,8 @@ class _Conversation:
         summary = prefix + header + text
         self.persist(summary, parent=msg_id)
         self.counters["summaries"] += 1
-        self.transcript.append({"role": "summary", "kind": reason, "content": summary, "msg_id": msg_id, "index": index,
-                                "reason": reason, "level": level, "original_chars": len(content),
+        self.transcript.append({"role": "summary", "kind": reason, "content": summary, "msg_id": msg_id,
+                                "index": index, "level": level, "original_chars": len(content),
                                 "turn": self.session.turn})
         return summary
 
@@ -323,8 +323,9 @@ class _Conversation:
         """The summaries of a compaction started in the background: the tool's thread
         writes them while the loop goes on (after the warning), and they land at the next
         between-turn point."""
-        spawned, self.spawned = self.spawned, []
-        self.pending = await self._summaries(spawned)
+        if self.spawned:
+            spawned, self.spawned = self.spawned, []
+            self.pending = await self._summaries(spawned)
 
 
 # ── the loop ─────────────────────────────────────────────────────────────────────
