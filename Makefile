@@ -1,14 +1,28 @@
 # gsctune: `make run` serves the app with a worker; `make test` runs the whole suite.
 # Both set everything up themselves in a local virtual environment (.venv).
+# On a GPU host (nvidia-smi on the PATH, or GPU=1) every target installs with `make install-gpu` instead:
+# the CUDA build of the same torch, bitsandbytes and Unsloth; CUDA=130 picks PyTorch's wheel index (CUDA 13.0).
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt scripts/install_unsloth_cpu.sh scripts/get_llama_cpp.sh 2>/dev/null | sha1sum | cut -c1-10)
+GPU ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo 1 || echo 0)
+CUDA ?= 130
+GPU_STAMP := $(VENV)/.installed-gpu-cu$(CUDA)-$(shell cat requirements.txt scripts/install_gpu.sh scripts/install_unsloth_cpu.sh scripts/get_llama_cpp.sh 2>/dev/null | sha1sum | cut -c1-10)
 PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 
-.PHONY: install run worker test test-fast lint migrate quantizer clean
+.PHONY: install install-gpu run worker test test-fast lint migrate quantizer clean
+
+$(GPU_STAMP):
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	CUDA=$(CUDA) bash scripts/install_gpu.sh $(VENV)
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install-gpu: $(GPU_STAMP)
 
 $(STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +38,11 @@ $(STAMP):
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+ifeq ($(GPU),1)
+install: $(GPU_STAMP)
+else
 install: $(STAMP)
+endif
 
 migrate: install
 	$(PY) manage.py migrate --noinput -v0

@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from shared_sample import SAMPLE as DATA  # noqa: E402
 from shared_sample import require
 
+from gsctune.domain import baseline  # noqa: E402
 from labeling.export import snapshot as export  # noqa: E402
-from labeling.runs import baseline  # noqa: E402
 
 VERDICTS = ("accepted", "accepted", "accepted", "accepted", "corrected", "corrected",
             "unreviewed", "unreviewed", "unreviewed", "rejected")

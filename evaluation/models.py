@@ -215,3 +215,41 @@ class Score(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["vote", "system", "criterion"], name="one_score_per_criterion")]
+
+
+class RecordedSession(models.Model):
+    """One git-smart-commit session recorded by the dogfooding proxy (``manage.py record_sessions``).
+
+    ``requests`` and ``responses`` are parallel lists, every exchange of the session in
+    order (the tool loop, its summaries and one-shot calls, model and token lookups).
+    A finished session becomes an example with the student's final proposal as a
+    production label; one that cannot be converted keeps its reason, never dropped.
+    """
+
+    class State(models.TextChoices):
+        RECORDING = "recording", "Recording"
+        CONVERTED = "converted", "Converted"
+        UNFINISHED = "unfinished", "Unfinished"
+        UNPARSEABLE = "unparseable", "Unparseable"
+
+    key = models.CharField(max_length=64, blank=True, db_index=True,
+                           help_text="sha256 of the first system and user messages; blank for orphan requests.")
+    upstream = models.CharField(max_length=500)
+    repo_name = models.CharField(max_length=300, blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    api = models.CharField(max_length=10, blank=True, help_text="openai (/v1) or ollama (/api/chat).")
+    requests = models.JSONField(default=list)
+    responses = models.JSONField(default=list)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.RECORDING, db_index=True)
+    reason = models.TextField(blank=True, help_text="Why the session was not converted.")
+    proposal = models.JSONField(default=dict, blank=True, help_text="Commits, gitignore and skipped hunks, with hunk ids.")
+    example = models.ForeignKey("labeling.Example", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    label = models.ForeignKey("labeling.Label", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    started_at = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Recorded session {self.pk} ({self.get_state_display()})"

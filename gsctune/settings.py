@@ -188,6 +188,10 @@ LABELING_RETRY = {
 # llama.cpp's converter and quantizer for GGUF export (scripts/get_llama_cpp.sh puts them here).
 LLAMA_CPP_DIR = env_str("LLAMA_CPP_DIR", str(BASE_DIR / "var" / "llama.cpp"))
 
+# GPUs a worker lends to training runs, one per run (CUDA_VISIBLE_DEVICES of each child), e.g. "0,1,2,3".
+# Empty: the worker's own CUDA_VISIBLE_DEVICES, else device 0 (on a host with an NVIDIA driver).
+TRAIN_GPUS = env_list("GSCTUNE_TRAIN_GPUS", [])
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

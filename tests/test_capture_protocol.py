@@ -287,7 +287,9 @@ def test_capture_is_stored_as_a_protocol_version():
     assert replies["finalize_rejected"].startswith("Refused: not covered: img/pic0.bin::1")
     assert replies["finalize_accepted"] == ""
     assert version.reply_layouts["emit_accepted"] == "Accepted commit '{subject}'. Still unassigned:\n- {hunk_id}"
-    assert version.reply_layouts["finalize_rejected"] == "Refused: not covered: {hunk_id}, …\nFix it and finalize again."
+    # The scripted rejection leaves exactly one hunk uncovered (keeps the tool's reply short).
+    assert replies["finalize_rejected"] == "Refused: not covered: img/pic0.bin::1\nFix it and finalize again."
+    assert version.reply_layouts["finalize_rejected"] == "Refused: not covered: {hunk_id}\nFix it and finalize again."
     assert version.reply_layouts["emit_duplicate_id"] == "Refused: '{hunk_id}' belongs to an earlier commit."
     assert [r["path"] for r in version.raw_capture][:3] == ["/v1/models", "/props", "/tokenize"]
     spec = version.to_spec_dict()

@@ -3,8 +3,8 @@ import pytest
 from django.urls import reverse
 
 from evaluation.models import EvalRun
+from gsctune.domain.baseline import BaselineServer
 from gsctune.jobs import JobState
-from labeling.runs.baseline import BaselineServer
 
 from .conftest import wait_for
 from .factories import load_labeled

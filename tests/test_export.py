@@ -47,7 +47,7 @@ def examples() -> list[dict]:
 @pytest.fixture(scope="module")
 def records(examples) -> list[dict]:
     """The generated sample labeled by the offline baseline, verdicts spread over the four classes."""
-    from labeling.runs.baseline import BASELINE_MODEL, label
+    from gsctune.domain.baseline import BASELINE_MODEL, label
 
     verdicts = ("accepted", "corrected", "unreviewed", "rejected")
     out = []

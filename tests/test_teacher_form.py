@@ -10,8 +10,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from gsctune.domain.baseline import JSONHandler
 from labeling.models import Teacher
-from labeling.runs.baseline import JSONHandler
 
 pytestmark = pytest.mark.django_db
 SECRET = "sk-test-connection-0815"

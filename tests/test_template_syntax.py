@@ -18,7 +18,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.urls.exceptions import Resolver404
 
 from evaluation.comparisons import CRITERIA, build_comparison_set, record_vote
-from evaluation.models import EvalRun, Prediction
+from evaluation.models import EvalRun, Prediction, RecordedSession
 from evaluation.runs import create_eval_run
 from gsctune.jobs import JobState, execute_job
 from labeling.export.services import create_export
@@ -97,6 +97,11 @@ def everything(db, tmp_path, settings, staff_user, django_user_model):
     run.save()
     ImportJob.objects.create(source_path=str(tmp_path / "x.jsonl"), original_name="x.jsonl",
                              state=JobState.SUCCEEDED, imported=4)
+    RecordedSession.objects.create(key="f" * 64, upstream="http://127.0.0.1:9", started_at=run.created_at,
+                                   state="unparseable", reason="the answer is not {{ readable }}",
+                                   requests=[{"method": "POST", "path": "/v1/chat/completions", "body": "{% x %}"}],
+                                   responses=[{"status": 200, "content_type": "text/html", "ms": 1.0,
+                                               "streamed": False, "body": "{{ not a completion }}"}])
     other = django_user_model.objects.create_user("bob", password="pw-bob-123")
     record_verdict(staff_user, labels[0].pk, "accept")
     record_verdict(staff_user, labels[1].pk, "correct", correction={

@@ -68,6 +68,9 @@ def load_trl(cfg):
     cuda = cuda_available()
     dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float32
     kwargs = {"dtype": dtype}
+    if cuda:
+        # Straight onto the one visible GPU (the worker pins each run), not into host RAM first.
+        kwargs["device_map"] = {"": torch.cuda.current_device()}
     if cfg.precision == "4bit":
         if not cuda:
             raise RuntimeError("4-bit QLoRA needs a CUDA GPU with bitsandbytes; choose precision bf16 on this host.")

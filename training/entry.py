@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -121,19 +122,34 @@ def make_callback(metrics_file):
     return MetricsCallback()
 
 
-def resolve_optimizer(name: str) -> tuple[str, str | None]:
-    """8-bit optimizers need bitsandbytes on CUDA; elsewhere fall back to AdamW and say so."""
+def resolve_optimizer(name: str, cuda: bool | None = None) -> tuple[str, str | None]:
+    """8-bit optimizers need bitsandbytes on CUDA.
+
+    On a CPU the run falls back to AdamW and says so; on CUDA a missing bitsandbytes is an error, since AdamW's
+    fp32 states would cost about 8 GB more than planned on the 30B model's LoRA.
+    """
     if "8bit" not in name:
         return name, None
-    import torch
+    if cuda is None:
+        import torch
 
-    try:
-        import bitsandbytes  # noqa: F401
-    except ImportError:
-        return "adamw_torch", f"{name} needs bitsandbytes, which is not installed: using adamw_torch"
-    if not torch.cuda.is_available():
-        return "adamw_torch", f"{name} needs a CUDA GPU: using adamw_torch"
+        cuda = torch.cuda.is_available()
+    if not cuda:
+        return "adamw_torch", f"{name} needs a CUDA GPU: using adamw_torch on this CPU host"
+    import importlib.util
+
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise RuntimeError(f"optimizer {name} needs bitsandbytes, which is not installed on this GPU host: "
+                           "run `make install-gpu`, or choose optimizer adamw_torch (about 8 GB more).")
     return name, None
+
+
+def write_mask_preview(dataset, tokenizer, path: Path) -> None:
+    """The trained text of the first example as the trainer holds it (labels != -100), to check the mask."""
+    from training.assistant_mask import decode_trained
+
+    row = dataset[0]
+    path.write_text(decode_trained(tokenizer, row["input_ids"], row["labels"]), encoding="utf-8")
 
 
 def train(cfg: TrainConfig) -> dict:
@@ -144,26 +160,32 @@ def train(cfg: TrainConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     metrics_file = open(out / "metrics.jsonl", "a", encoding="utf-8")
 
+    import torch
+
+    from training.compat import check_kernel, ensure_cpu_fused_lm_head
+
+    cuda = torch.cuda.is_available()
+    # Checked before the model loads, so a GPU host missing a package fails in seconds, not after minutes.
+    check_kernel(cuda)
+    optim, note = resolve_optimizer(cfg.optimizer, cuda)
+
     model, tokenizer, notes = LOADERS[cfg.backend](cfg)  # unsloth must be imported before trl
     require_trainable_examples(cfg, tokenizer)  # training.rules: in words, not TRL's num_samples=0
 
-    import torch
-    from datasets import load_dataset
     from trl import SFTConfig, SFTTrainer
 
-    from training.compat import ensure_cpu_fused_lm_head
+    from training.assistant_mask import tokenized_dataset
 
-    ensure_cpu_fused_lm_head()
+    ensure_cpu_fused_lm_head(cuda)
     data = Path(cfg.data_dir)
-    files = {"train": str(data / "train.jsonl")}
+    # Tokenized here with the model's own template and gsctune's assistant mask (TRL's needs
+    # {% generation %} markers that Qwen3-Coder's template lacks).
+    ds = {"train": tokenized_dataset(tokenizer, data / "train.jsonl", cfg.assistant_only_loss)}
     val = data / "val.jsonl"
     if val.exists() and val.stat().st_size > 0:
-        files["validation"] = str(val)
-    ds = load_dataset("json", data_files=files)
-    optim, note = resolve_optimizer(cfg.optimizer)
+        ds["validation"] = tokenized_dataset(tokenizer, val, cfg.assistant_only_loss)
     if note:
         notes.append(note)
-    cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
     has_eval = "validation" in ds
     args = SFTConfig(
@@ -182,7 +204,7 @@ def train(cfg: TrainConfig) -> dict:
         use_cpu=not cuda,
         max_length=cfg.max_length,
         packing=cfg.packing,
-        assistant_only_loss=cfg.assistant_only_loss,
+        assistant_only_loss=False,  # the dataset carries its own assistant_masks
         gradient_checkpointing=cfg.gradient_checkpointing and cfg.backend == "trl",
         logging_steps=cfg.logging_steps,
         eval_strategy="steps" if has_eval else "no",
@@ -196,6 +218,7 @@ def train(cfg: TrainConfig) -> dict:
     resolved = dataclasses.asdict(cfg) | {
         "resolved_optimizer": optim,
         "device": torch.cuda.get_device_name(0) if cuda else "cpu",
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "bf16": bf16,
         "notes": notes,
         "train_examples": len(ds["train"]),
@@ -212,6 +235,7 @@ def train(cfg: TrainConfig) -> dict:
         processing_class=tokenizer,
         callbacks=[make_callback(metrics_file)],
     )
+    write_mask_preview(trainer.train_dataset, tokenizer, out / "mask_preview.txt")
     emit({"event": "params", **parameter_counts(model)}, metrics_file)  # counted as the estimate counts
     result = trainer.train()
     adapter_dir = out / "adapter"
@@ -224,7 +248,23 @@ def train(cfg: TrainConfig) -> dict:
     return summary
 
 
+def pin_device(environ=os.environ) -> str:
+    """One visible GPU per training process: SFTTrainer refuses several without a launcher.
+
+    The worker sets CUDA_VISIBLE_DEVICES for each child; run by hand, the entry keeps what it was given
+    (its first device when several are listed), else the first of GSCTUNE_TRAIN_GPUS, else device 0.
+    Must run before torch initialises CUDA.
+    """
+    given = environ.get("CUDA_VISIBLE_DEVICES")
+    if given is None:
+        given = environ.get("GSCTUNE_TRAIN_GPUS") or "0"
+    device = given.split(",")[0].strip()  # "" (no GPU at all) stays as it is
+    environ["CUDA_VISIBLE_DEVICES"] = device
+    return device
+
+
 def main(argv: list[str] | None = None) -> int:
+    pin_device()
     parser = argparse.ArgumentParser(description="Train one LoRA adapter from an SFT export folder.")
     parser.add_argument("--config", required=True, help="JSON file of TrainConfig fields")
     ns = parser.parse_args(argv)

@@ -264,9 +264,12 @@ class Lengths:
 
 
 def _split(row: dict) -> tuple[list[dict], list[dict], list | None]:
-    messages = row["messages"]
+    from training.assistant_mask import normalize_messages
+
+    messages = normalize_messages(row["messages"])  # tool-call arguments as dicts, as training renders them
     first = next((i for i, m in enumerate(messages) if m.get("role") == "assistant"), len(messages))
-    return messages[:first], messages, row.get("tools")
+    tools = row.get("tools")
+    return messages[:first], messages, json.loads(tools) if isinstance(tools, str) else tools
 
 
 def _chars(messages: list[dict]) -> int:

@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 from collections import deque
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -136,26 +138,90 @@ def record_metric(run: TrainingRun, rec: dict, progress=None) -> None:
         TrainingRun.objects.filter(pk=run.pk).update(final_loss=rec.get("train_loss"))
 
 
-def run_training(run: TrainingRun, progress) -> None:
-    """Run ``python -m training.entry`` as a child process and stream its metrics into the database."""
-    out = Path(run.output_dir or artifacts_root() / f"run-{run.pk}")
-    out.mkdir(parents=True, exist_ok=True)
-    if not run.output_dir:
-        run.output_dir = str(out)
-        TrainingRun.objects.filter(pk=run.pk).update(output_dir=run.output_dir)
-    TrainingMetric.objects.filter(run=run).delete()  # a resumed run starts its curves again
-    (out / "metrics.jsonl").unlink(missing_ok=True)
-    config_path = out / "train_config.json"
-    config_path.write_text(json.dumps(run.train_config(), indent=2))
-    progress.message("starting the training process")
+class DevicePool:
+    """The GPUs this worker lends to training children, one each: SFTTrainer refuses several without a launcher.
+
+    A run waits (cancellable) while every device is busy.
+    """
+
+    def __init__(self, devices: list[str]):
+        self.devices = list(devices) or ["0"]
+        self.busy: set[str] = set()
+        self.cond = threading.Condition()
+
+    @contextmanager
+    def claim(self, progress=None, poll_s: float = 1.0):
+        with self.cond:
+            while True:
+                free = [d for d in self.devices if d not in self.busy]
+                if free:
+                    device = free[0]
+                    self.busy.add(device)
+                    break
+                if progress is not None:
+                    if progress.cancelled:
+                        raise JobCancelled()
+                    progress.message(f"waiting for a free GPU (all of {','.join(self.devices)} are training)")
+                self.cond.wait(poll_s)
+        try:
+            yield device
+        finally:
+            with self.cond:
+                self.busy.discard(device)
+                self.cond.notify_all()
+
+
+def nvidia_present() -> bool:
+    """Whether this host has an NVIDIA driver (the worker does not import torch to ask)."""
+    return Path("/proc/driver/nvidia/gpus").is_dir() or shutil.which("nvidia-smi") is not None
+
+
+def train_devices(environ=os.environ) -> list[str]:
+    """settings.TRAIN_GPUS (GSCTUNE_TRAIN_GPUS), else the worker's own CUDA_VISIBLE_DEVICES, else device 0 on a
+    host with an NVIDIA driver; none on a CPU host, whose runs are not pinned nor queued behind each other."""
+    configured = list(getattr(settings, "TRAIN_GPUS", []) or [])
+    if configured:
+        return configured
+    inherited = [d.strip() for d in environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    return inherited or (["0"] if nvidia_present() else [])
+
+
+_POOL: DevicePool | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def device_pool() -> DevicePool | None:
+    global _POOL
+    devices = train_devices()
+    if not devices:
+        return None
+    with _POOL_LOCK:
+        if _POOL is None or _POOL.devices != devices:
+            _POOL = DevicePool(devices)
+        return _POOL
+
+
+def child_env(device: str | None) -> dict[str, str]:
+    """The child's environment: unbuffered output and exactly one visible GPU ("" hides them all)."""
     env = os.environ | {"PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+    if device is not None:
+        env["CUDA_VISIBLE_DEVICES"] = device
+    return env
+
+
+def run_child(argv: list[str], log_path: Path, progress, on_line, env: dict[str, str], save_tail=None,
+              what: str = "training process") -> None:
+    """Run a Python child in its own process group, pass each stdout line to ``on_line``, keep a log tail.
+
+    ``on_line`` returns True for lines it consumed (metrics), which stay out of the tail. A cancel stops the
+    child and everything it started; a non-zero exit raises TrainingError with the child's own error line.
+    """
     tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
     error = ""
-    with open(out / "train.log", "a", encoding="utf-8") as log:
+    with open(log_path, "a", encoding="utf-8") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "training.entry", "--config", str(config_path)],
-            cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            bufsize=1, start_new_session=True,
+            [sys.executable, *argv], cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, bufsize=1, start_new_session=True,
         )
         lines: queue.Queue = queue.Queue()
         threading.Thread(target=_reader, args=(proc.stdout, lines), daemon=True).start()
@@ -164,7 +230,7 @@ def run_training(run: TrainingRun, progress) -> None:
             while True:
                 if progress.cancelled:
                     _terminate(proc)
-                    log.write("gsctune: cancelled, training process terminated\n")
+                    log.write(f"gsctune: cancelled, {what} terminated\n")
                     raise JobCancelled()
                 try:
                     line = lines.get(timeout=0.2)
@@ -175,8 +241,7 @@ def run_training(run: TrainingRun, progress) -> None:
                     finished = True
                     break
                 log.write(line + "\n")
-                if line.startswith(METRIC_PREFIX):
-                    record_metric(run, json.loads(line[len(METRIC_PREFIX):]), progress)
+                if on_line(line):
                     continue
                 tail.append(line)
                 if line.startswith(ERROR_PREFIX):
@@ -185,36 +250,78 @@ def run_training(run: TrainingRun, progress) -> None:
             if not finished:
                 _terminate(proc)
             log.flush()
-            TrainingRun.objects.filter(pk=run.pk).update(log_tail="\n".join(tail))
+            if save_tail is not None:
+                save_tail("\n".join(tail))
     code = proc.wait()
     if code != 0:
         if code < 0:
-            error = error or f"the training process was killed by signal {-code} (out of memory?)"
-        raise TrainingError(error or f"the training process exited with code {code}; see the log tail")
+            error = error or f"the {what} was killed by signal {-code} (out of memory?)"
+        raise TrainingError(error or f"the {what} exited with code {code}; see the log tail")
+
+
+def run_training(run: TrainingRun, progress) -> None:
+    """Run ``python -m training.entry`` as a child process on one GPU and stream its metrics into the database."""
+    out = Path(run.output_dir or artifacts_root() / f"run-{run.pk}")
+    out.mkdir(parents=True, exist_ok=True)
+    if not run.output_dir:
+        run.output_dir = str(out)
+        TrainingRun.objects.filter(pk=run.pk).update(output_dir=run.output_dir)
+    TrainingMetric.objects.filter(run=run).delete()  # a resumed run starts its curves again
+    (out / "metrics.jsonl").unlink(missing_ok=True)
+    config_path = out / "train_config.json"
+    config_path.write_text(json.dumps(run.train_config(), indent=2))
+
+    def on_line(line: str) -> bool:
+        if line.startswith(METRIC_PREFIX):
+            record_metric(run, json.loads(line[len(METRIC_PREFIX):]), progress)
+            return True
+        return False
+
+    pool = device_pool()
+    with pool.claim(progress) if pool else nullcontext() as device:
+        progress.message("starting the training process" + (f" on GPU {device}" if device is not None else ""))
+        run_child(["-m", "training.entry", "--config", str(config_path)], out / "train.log", progress, on_line,
+                  child_env(device), save_tail=lambda text: TrainingRun.objects.filter(pk=run.pk).update(log_tail=text))
     progress.message("adapter saved")
 
 
 def run_merge(job: AdapterMerge, progress) -> None:
-    """Merge, convert to GGUF, quantize and write the Modelfile; a missing tool is reported, not raised."""
+    """Merge, convert to GGUF, quantize and write the Modelfile in a child process (a host OOM ends only it).
+
+    A missing tool is reported, not raised; each step's message is kept once.
+    """
     run = job.run
     if not run.has_adapter:
         raise ValueError(f"Run {run.pk} has no adapter yet (state {run.state}).")
     out = Path(job.output_dir or Path(run.output_dir) / f"merge-{job.pk}")
+    out.mkdir(parents=True, exist_ok=True)
     AdapterMerge.objects.filter(pk=job.pk).update(output_dir=str(out))
-    progress.set_total(4)
-    steps = []
+    progress.set_total(4 + (job.quant == "Q4_K_M") + bool(job.ollama_name))  # disk, merge, GGUF, Modelfile
+    steps: list[str] = []
+    found: dict = {}
 
-    def log(message: str) -> None:
-        steps.append(message)
-        progress.advance()
-        progress.message(message)
+    def on_line(line: str) -> bool:
+        if line.startswith(merge_mod.STEP_PREFIX):
+            steps.append(line[len(merge_mod.STEP_PREFIX):])
+            progress.advance()
+            progress.message(steps[-1][:500])
+            return True
+        if line.startswith(merge_mod.RESULT_PREFIX):
+            found.update(json.loads(line[len(merge_mod.RESULT_PREFIX):]))
+            return True
+        return False
 
-    result = merge_mod.export_model(run.adapter_dir, out, quant=job.quant or None, llama_dir=llama_cpp_dir(),
-                                    ollama_name=job.ollama_name or None, base_model=run.base_model, log=log)
-    result["log"] = steps
-    AdapterMerge.objects.filter(pk=job.pk).update(result=result)
-    if result["missing"]:
-        progress.message("done, with steps skipped: " + result["missing"][0][:400])
+    argv = ["-m", "training.merge", "--adapter", str(run.adapter_dir), "--out", str(out), "--quant", job.quant or "",
+            "--base-model", run.base_model, "--data-dir", run.data_dir or "", "--llama-dir", llama_cpp_dir()]
+    if job.ollama_name:
+        argv += ["--ollama-name", job.ollama_name]
+    try:
+        run_child(argv, out / "merge.log", progress, on_line, child_env(""), what="merge process")  # on the host CPU
+    finally:
+        AdapterMerge.objects.filter(pk=job.pk).update(result=found | {"log": steps})
+    skipped = len(found.get("missing", []))
+    # A summary, not the last step again: every step and skip is listed once on the run page.
+    progress.message(f"finished: {len(steps)} steps done" + (f", {skipped} skipped" if skipped else ""))
 
 
 def llama_cpp_dir() -> str:
@@ -289,7 +396,7 @@ def chart(runs: list[TrainingRun], width: int = 640, height: int = 240, pad: int
 
 
 def run_files(run: TrainingRun) -> list[dict]:
-    """Downloadable artifacts of a run: adapter, tokenizer, resolved config, log, metrics."""
+    """Downloadable artifacts of a run: adapter, tokenizer, resolved config, log, metrics, mask preview."""
     root = Path(run.output_dir) if run.output_dir else None
     if root is None or not root.exists():
         return []
@@ -304,5 +411,43 @@ def run_files(run: TrainingRun) -> list[dict]:
 DOWNLOADABLE = (
     "adapter/adapter_model.safetensors", "adapter/adapter_config.json", "adapter/tokenizer.json",
     "adapter/tokenizer_config.json", "adapter/chat_template.jinja", "resolved_config.json", "train_config.json",
-    "train.log", "metrics.jsonl",
+    "train.log", "metrics.jsonl", "mask_preview.txt",
 )
+# What a merge leaves to download (the merged model folder is too large and stays on the worker).
+MERGE_DOWNLOADABLE = ("model-Q8_0.gguf", "model-Q4_K_M.gguf", "model-bf16.gguf", "Modelfile", "merge.log")
+
+
+def merge_files(job: AdapterMerge) -> list[dict]:
+    """A merge's GGUF files, Modelfile and log, named ``merge-<id>/<file>`` for the download view."""
+    if not job.output_dir or not Path(job.output_dir).is_dir():
+        return []
+    files = []
+    for name in MERGE_DOWNLOADABLE:
+        path = Path(job.output_dir) / name
+        if path.is_file():
+            files.append({"name": f"merge-{job.pk}/{name}", "label": name, "size": path.stat().st_size})
+    return files
+
+
+def merges_with_files(run: TrainingRun) -> list[AdapterMerge]:
+    """The run's merges, newest first, each with its downloadable ``files``."""
+    merges = list(run.merges.order_by("-pk"))
+    for job in merges:
+        job.files = merge_files(job)
+    return merges
+
+
+def artifact_path(run: TrainingRun, name: str) -> Path | None:
+    """The file behind a download name, from the fixed lists only (never an arbitrary path)."""
+    if not run.output_dir:
+        return None
+    if name in DOWNLOADABLE:
+        path = Path(run.output_dir) / name
+        return path if path.is_file() else None
+    head, _, file = name.partition("/")
+    if head.startswith("merge-") and head[6:].isdigit() and file in MERGE_DOWNLOADABLE:
+        job = run.merges.filter(pk=int(head[6:])).first()
+        if job is not None and job.output_dir:
+            path = Path(job.output_dir) / file
+            return path if path.is_file() else None
+    return None

@@ -138,3 +138,31 @@ def build_tiny_model(
     # Tells the GGUF converter step that this tokenizer's pre-tokenizer is ours, not a known one.
     (out / "gsctune_tiny.json").write_text(json.dumps({"moe": moe, "vocab_size": len(tokenizer)}))
     return out
+
+
+# A template shaped like Qwen3-Coder's, without {% generation %} markers: tools listed in the system
+# turn, tool calls as <tool_call><function=NAME><parameter=KEY>VALUE</parameter></function></tool_call>,
+# consecutive tool replies grouped in one user turn. Tests and the GPU smoke script use it to check
+# that gsctune's own assistant mask works for a template TRL does not know.
+CODER_TEMPLATE = (
+    "{%- if messages[0]['role'] == 'system' %}{%- set sys = messages[0]['content'] %}"
+    "{%- set rest = messages[1:] %}{%- else %}{%- set sys = '' %}{%- set rest = messages %}{%- endif %}"
+    "{%- if sys or tools %}{{- '<|im_start|>system\\n' + sys }}"
+    "{%- if tools %}{{- '\\n\\nTools you may call:\\n<tools>' }}"
+    "{%- for t in tools %}{{- '\\n' + (t.function if t.function is defined else t) | tojson }}{%- endfor %}"
+    "{{- '\\n</tools>' }}{%- endif %}{{- '<|im_end|>\\n' }}{%- endif %}"
+    "{%- for m in rest %}"
+    "{%- if m.role == 'assistant' %}{{- '<|im_start|>assistant\\n' + (m.content or '') }}"
+    "{%- for c in m.tool_calls or [] %}{%- set f = c.function if c.function is defined else c %}"
+    "{{- '\\n<tool_call>\\n<function=' + f.name + '>\\n' }}"
+    "{%- for k, v in (f.arguments or {}) | items %}{{- '<parameter=' + k + '>\\n' }}"
+    "{{- v if v is string else v | tojson }}{{- '\\n</parameter>\\n' }}{%- endfor %}"
+    "{{- '</function>\\n</tool_call>' }}{%- endfor %}{{- '<|im_end|>\\n' }}"
+    "{%- elif m.role == 'tool' %}"
+    "{%- if loop.first or loop.previtem.role != 'tool' %}{{- '<|im_start|>user' }}{%- endif %}"
+    "{{- '\\n<tool_response>\\n' + m.content + '\\n</tool_response>' }}"
+    "{%- if loop.last or loop.nextitem.role != 'tool' %}{{- '<|im_end|>\\n' }}{%- endif %}"
+    "{%- else %}{{- '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from django.contrib import messages
 from django.db.models import OuterRef, Subquery
 from django.http import FileResponse, Http404
@@ -88,7 +86,7 @@ def run_detail(request, pk: int):
     run = get_object_or_404(TrainingRun.objects.select_related("export"), pk=pk)
     return render(request, "training/detail.html", {
         "run": run, "job": run, "numbers": services.run_numbers(run), "chart": services.chart([run]),
-        "files": services.run_files(run), "merges": run.merges.all(), "merge_form": MergeForm(),
+        "files": services.run_files(run), "merges": services.merges_with_files(run), "merge_form": MergeForm(),
         "last_metrics": list(run.metrics.order_by("-step", "kind")[:12]),
     })
 
@@ -122,9 +120,7 @@ def merge(request, pk: int):
 def download(request, pk: int, name: str):
     """One artifact of a run, from a fixed list (never an arbitrary path)."""
     run = get_object_or_404(TrainingRun, pk=pk)
-    if name not in services.DOWNLOADABLE or not run.output_dir:
+    path = services.artifact_path(run, name)
+    if path is None:
         raise Http404("no such file")
-    path = Path(run.output_dir) / name
-    if not path.is_file():
-        raise Http404("not written yet")
     return FileResponse(path.open("rb"), as_attachment=True, filename=f"run{run.pk}-{path.name}")

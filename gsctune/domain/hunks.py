@@ -16,11 +16,11 @@ such as form feeds) takes the exact line-by-line path.
 """
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 
 from gsctune.domain.diffs import header_value, sections, unquote
 
@@ -247,10 +247,12 @@ def split_diff(diff: str) -> list[FileDiff]:
     return files
 
 
+_LOCKFILE_RE = re.compile("|".join(fnmatch.translate(pattern) for pattern in LOCKFILE_PATTERNS))
+
+
 def is_lockfile(path: str) -> bool:
-    """Machine-written files the tool shows as a stat line (matched on the basename)."""
-    name = path.rsplit("/", 1)[-1]
-    return any(fnmatchcase(name, pattern) for pattern in LOCKFILE_PATTERNS)
+    """Machine-written files the tool shows as a stat line (matched on the basename, one compiled pattern)."""
+    return _LOCKFILE_RE.match(path.rsplit("/", 1)[-1]) is not None
 
 
 # ── the working tree the tool would see ──────────────────────────────────────────
@@ -293,22 +295,46 @@ def _unquote_token(match: re.Match) -> str:
     return match.group(0) if _STILL_QUOTED.search(path) else path
 
 
+_C_ESCAPES = {"\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v", "\f": "\\f", "\r": "\\r",
+              '"': '\\"', "\\": "\\\\"}
+
+
+def tool_path(path: str) -> str:
+    """A path as the tool's git lists it (``--name-only``, ``ls-files``; core.quotePath=false):
+    C-quoted only when it has a double quote, a backslash or a control character."""
+    if not _STILL_QUOTED.search(path):
+        return path
+    return '"' + "".join(_C_ESCAPES.get(ch) or (f"\\{ord(ch):03o}" if _STILL_QUOTED.match(ch) else ch)
+                         for ch in path) + '"'
+
+
+def _universal_newlines(text: str) -> str:
+    """What the tool reads: it takes git's output in Python text mode, where '\r\n' and a
+    lone '\r' both become '\n' (a CRLF file's patch reaches the model without its '\r')."""
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
 def _as_tool_prints(f: FileDiff) -> FileDiff:
-    """The section as the tool's git prints it: paths quoted only for non-ASCII are not
-    quoted (the tool runs git with core.quotePath=false; harvests keep git's default)."""
-    if '"' not in f.header:
+    """The section as the tool reads it: paths quoted only for non-ASCII are not quoted
+    (the tool runs git with core.quotePath=false; harvests keep git's default), and line
+    ends go through Python's universal newlines."""
+    crlf = not f.binary and ("\r" in f.header or any("\r" in h.body for h in f.hunks))
+    if '"' not in f.header and not crlf:
         return f
     header = _QUOTED.sub(_unquote_token, f.header)
-    if header == f.header:
+    if header == f.header and not crlf:
         return f
     text = header + f.text[len(f.header):]
-    return FileDiff(f.path, f.old_path, f.status, header, split_file(text, f.path))
+    hunks = split_file(_universal_newlines(text) if crlf else text, f.path)
+    return FileDiff(f.path, f.old_path, f.status, hunks[0].header if hunks[0].kind == "text" else text, hunks)
 
 
 def _untracked(f: FileDiff, keep_content: bool) -> Hunk:
+    """One untracked file's hunk; its id and path as the tool's ``git ls-files`` prints them."""
+    path = tool_path(f.path)
     if keep_content:
-        return Hunk(f"{f.path}::1", f.path, 1, f.header, f.text[len(f.header):], "new", f.path)
-    return Hunk(f"{f.path}::1", f.path, 1, "", "", "untracked", f.path, "")
+        return Hunk(f"{path}::1", path, 1, f.header, f.text[len(f.header):], "new", f.path)
+    return Hunk(f"{path}::1", path, 1, "", "", "untracked", f.path, "")
 
 
 def _rename_source(f: FileDiff, old_content: Callable[[str], bytes | str | None] | None, abbrev: int) -> list[Hunk]:
@@ -318,7 +344,7 @@ def _rename_source(f: FileDiff, old_content: Callable[[str], bytes | str | None]
         mode = index.split(" ")[1] if index and " " in index else "100644"
     content = old_content(f.old_path) if old_content else None
     if content is not None:
-        return split_file(deletion_diff(f.old_path, content, mode, abbrev), f.old_path, f.path)
+        return split_file(_universal_newlines(deletion_diff(f.old_path, content, mode, abbrev)), f.old_path, f.path)
     blob = index.split("..", 1)[0] if index else "?" * abbrev
     header = (f"diff --git a/{f.old_path} b/{f.old_path}\ndeleted file mode {mode}\n"
               f"index {blob}..{'0' * len(blob)}\n--- a/{f.old_path}\n+++ /dev/null\n")
@@ -348,15 +374,17 @@ def tool_view(
     for section in files:
         f = _as_tool_prints(section)
         if f.status in ("added", "renamed"):
-            if f.status == "renamed":
+            if f.status == "renamed" and tool_path(f.old_path) == f.old_path:
                 abbrev = abbrev or _abbrev(files)
                 tracked.append((f.old_path, _rename_source(f, old_content, abbrev)))
             if not (is_ignored and is_ignored(f.path)):
                 untracked.append(_untracked(f, keep_new_content))
-        else:
+        elif tool_path(f.path) == f.path:
             tracked.append((f.path, f.hunks))
+        # else: git lists the path quoted and the tool's `git diff -- "<quoted>"` matches
+        # nothing, so the tool never shows this tracked file.
     tracked.sort(key=lambda item: item[0])
-    untracked.sort(key=lambda hunk: hunk.path)
+    untracked.sort(key=lambda hunk: hunk.file)  # ls-files order: the raw path, not its quoted form
     return [h for _, hunks in tracked for h in hunks] + untracked
 
 

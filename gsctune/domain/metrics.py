@@ -142,7 +142,7 @@ def adjusted_rand(pred: list[int], ref: list[int]) -> float:
     return (both - expected) / (maximum - expected)
 
 
-def _match(pred_sets: list[set], ref_sets: list[set]) -> tuple[float, list[tuple[int, int, float]]]:
+def match_sets(pred_sets: list[set], ref_sets: list[set]) -> tuple[float, list[tuple[int, int, float]]]:
     """Hungarian matching on Jaccard: (sum of matched Jaccard, [(pred i, ref j, jaccard)])."""
     if not pred_sets or not ref_sets:
         return 0.0, []
@@ -186,7 +186,7 @@ def grouping_scores(pred_commits: list[dict], ref_commits: list[dict], universe:
             "pair_f1": pair_f1(pred_labels, ref_labels),
             "ari": adjusted_rand(pred_labels, ref_labels),
         }
-    total, pairs = _match(pred_sets, ref_sets)
+    total, pairs = match_sets(pred_sets, ref_sets)
     # Unmatched commits on either side count 0, so splitting or merging too much costs.
     scores["jaccard"] = total / max(len(pred_sets), len(ref_sets)) if pred_sets else 0.0
     matched = [(pred[i][0], ref[j][0]) for i, j, jac in pairs if jac > 0]

@@ -33,7 +33,7 @@ TERMINAL = "finalize_commits"
 EMIT = "emit_commit"
 BASE_TURNS, TURN_CAP, WARN_AT, FORCE_AFTER = 20, 50, 6, 3  # MAX_AGENTIC_TURNS(_CAP), TURNS_WARN_AT
 SUMMARIZE_OVER_TOKENS = 125  # TOOL_RESULT_SUMMARIZE_SKIP
-TEMPERATURE, OLLAMA_NUM_CTX = 0.2, 128_000  # what every loop request carries
+OLLAMA_NUM_CTX = 128_000  # native Ollama's options; no temperature: the tool leaves it to the server
 
 
 def max_turns(n_hunks: int) -> int:
@@ -286,7 +286,8 @@ class ToolSession:
 
     def request(self) -> dict:
         """The next request body as the tool sends it, less ``model``: only finalize on the
-        last turn, forced with tool_choice except on native Ollama (which has options)."""
+        last turn, forced with tool_choice except on native Ollama (which has options).
+        No temperature: the tool's ApiConfig leaves it unset, so the server's default applies."""
         if self.last_turn:
             choice = None if self.ollama else {"type": "function", "function": {"name": TERMINAL}}
             tools = [self.spec.terminal_spec]
@@ -295,9 +296,9 @@ class ToolSession:
             tools = self.spec.tools
         body = {"messages": list(self.messages), "stream": False, "tools": tools}
         if self.ollama:
-            body |= {"keep_alive": "1h", "options": {"temperature": TEMPERATURE, "num_ctx": OLLAMA_NUM_CTX}}
+            body |= {"keep_alive": "1h", "options": {"num_ctx": OLLAMA_NUM_CTX}}
         else:
-            body |= {"temperature": TEMPERATURE, "tool_choice": choice}
+            body["tool_choice"] = choice
         return body
 
     # -- what the tool does with a reply ---------------------------------------------

@@ -93,6 +93,8 @@ def build_records(light: bool = False) -> list[dict]:
     records = []
     for label in labels.iterator(chunk_size=500):
         verdict, revision_id = verdicts.get(label.pk, ("unreviewed", None))
+        if verdict == "unreviewed" and label.source == Label.Source.PRODUCTION:
+            continue  # the student's own proposal: exported only once a reviewer accepts or corrects it
         exported = revisions[revision_id] if revision_id else label
         teacher, prompt = teacher_and_prompt(label)
         records.append({

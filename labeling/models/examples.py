@@ -82,6 +82,7 @@ class Label(models.Model):
         BASELINE = "baseline", "Baseline"
         IMPORTED = "imported", "Imported"
         HUMAN = "human", "Human correction"
+        PRODUCTION = "production", "Production (recorded through the proxy)"
 
     example = models.ForeignKey(Example, on_delete=models.CASCADE, related_name="labels")
     source = models.CharField(max_length=10, choices=Source.choices, db_index=True)

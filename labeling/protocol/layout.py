@@ -18,7 +18,8 @@ HUNK_LINE = re.compile(r"^  (?P<id>\S(?:.*?\S)?::\d+)  (?P<rest>\S.*)$")
 DIGITS = re.compile(r"\d+")
 # An inline list of ids ("a::1, b::2" or "['a::1', 'b::2']") is one form whatever its length.
 ID_RUN = re.compile(r"\{hunk_id\}([^\w\n{}]{1,4})\{hunk_id\}(?:\1\{hunk_id\})*")
-# Parts of the layout that the content hash covers (the skeleton is for reading only).
+# Parts of the layout that the content hash covers (the skeleton and what the tool appended
+# after the last section are for reading only).
 HASHED_LAYOUT_KEYS = ("hunk_list_header", "hunk_line_forms", "diff_header", "section_header", "body_forms")
 
 
@@ -99,13 +100,23 @@ def user_turn_layout(user_turn: str, summaries: list[str] | None = None) -> dict
     rest = "\n".join(lines[end_of_list:])
     sections = _sections(rest, ids)
     before = rest.split(sections[0][0], 1)[0] if sections else rest
+    appended = ""
     if sections:
+        # What the tool appends after the last section (the omitted-hunks line, a critique,
+        # the user's own issue patterns from git config or .smart-commit.toml) follows a
+        # blank line, which no section body has: kept apart and out of the hash, as it
+        # depends on the repository and the user's settings, not on the tool.
+        header, hunk_id, body = sections[-1]
+        body, _, appended = body.partition("\n\n")
+        sections[-1] = (header, hunk_id, body)
         layout["diff_header"] = before.strip()
         layout["section_header"] = _placeholders(sections[0][0], ids)
         layout["body_forms"] = sorted({_body_form(body, ids, extra) for _, _, body in sections})
+    layout["appended"] = _placeholders(appended.strip("\n"), ids, extra)
     head = [_placeholders(line, ids, extra) if HUNK_LINE.match(line) else line for line in lines[:end_of_list]]
     shown = [f"{_placeholders(header, ids)}\n{_body_form(body, ids, extra)}" for header, _, body in sections]
-    layout["skeleton"] = "\n".join(_collapse(head)) + "\n" + before + "\n\n".join(_collapse(shown))
+    layout["skeleton"] = ("\n".join(_collapse(head)) + "\n" + before + "\n\n".join(_collapse(shown))
+                          + (f"\n\n{layout['appended']}" if layout["appended"] else ""))
     return layout
 
 

@@ -9,7 +9,8 @@ turn); gsctune then answers as a model would, one move per request:
 1. ``emit_commit`` with the first half of the listed hunks (the accepted reply),
 2. ``emit_commit`` with an id that is not listed (the unknown-id reply),
 3. ``emit_commit`` with an id already emitted (the already-assigned reply),
-4. ``finalize_commits`` that leaves hunks neither committed nor skipped (the rejection),
+4. ``finalize_commits`` that leaves one hunk neither committed nor skipped (the rejection;
+   one, so that the tool does not summarize a long rejection before sending it),
 5. ``finalize_commits`` that skips the rest: the tool accepts it and ends its loop.
 
 Each tool message that comes back is recorded against the move that caused it.
@@ -214,7 +215,10 @@ def _next_move(messages, tools, tool_choice, calls, sent) -> tuple[str, dict, st
     if move == "emit_duplicate_id":
         return EMIT, _emit_args(tools, emitted[:1]), move
     if move == "finalize_rejected":
-        return FINALIZE, {"gitignore": [], "skipped_hunks": [] if remaining else [UNKNOWN_ID]}, move
+        # One hunk left uncovered: the rejection stays short whatever the repository's size,
+        # so the tool sends it as it is (it summarizes tool results over 125 tokens).
+        skipped = sorted(remaining)[1:] if remaining else [UNKNOWN_ID]
+        return FINALIZE, {"gitignore": [], "skipped_hunks": skipped}, move
     return FINALIZE, {"gitignore": [], "skipped_hunks": sorted(remaining)}, "finalize_accepted"
 
 

@@ -72,6 +72,8 @@ def capture_summary(version: ProtocolVersion) -> str:
          f"list header {layout.get('hunk_list_header')!r}, diff header {layout.get('diff_header')!r}"),
         f"  hunk line forms: {', '.join(repr(f) for f in layout.get('hunk_line_forms', []))}",
     ]
+    if layout.get("appended"):
+        lines.append(f"  appended after the last section (not part of the protocol): {layout['appended']!r}")
     for move in sorted(version.replies):
         text = version.replies[move]
         lines.append(f"  reply to {move}: " + (repr(text[:100]) + ("…" if len(text) > 100 else "")

@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from gsctune.domain.baseline import BASELINE_MODEL
 from gsctune.domain.llm_client import CallResult, ClientConfig, TeacherClient
 from gsctune.domain.noise import Noise, apply_noise, make_noise
 from gsctune.domain.prompts import (
@@ -40,7 +41,6 @@ from gsctune.domain.prompts import (
 
 from ..labels import store_labels_skipping_duplicates
 from ..models import Example, Label, LabelFailure, LabelingRun, PromptVersion, Teacher
-from .baseline import BASELINE_MODEL
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ def state_to_booleans(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("labeling", "0005_protocolversion")]
+    dependencies = [("labeling", "0006_label_production")]
 
     operations = [
         migrations.AddField(
