@@ -1,4 +1,4 @@
-"""The pure SFT export (labeling/export.py): split, weights, augmentation, determinism.
+"""The pure SFT export (labeling/export/snapshot.py): split, weights, augmentation, determinism.
 
 Records are built from the generated harvested sample (tests/sample_data.py: eleven
 repositories, several languages) with labels made from the original human commits,

@@ -39,7 +39,6 @@ from gsctune.domain.protocol import (
     EMIT,
     OLLAMA_NUM_CTX,
     SUMMARIZE_OVER_TOKENS,
-    TEMPERATURE,
     TERMINAL,
     ProtocolSpec,
     ToolSession,
@@ -351,9 +350,9 @@ def _unreadable(arguments: object) -> bool:
 def side_body(prompt: str, backend: str) -> dict:
     """A side request (summary, query_message answer) as the tool sends it: no tools."""
     body = {"messages": [{"role": "user", "content": prompt}], "stream": False}
-    if backend == "ollama":
-        return body | {"keep_alive": "1h", "options": {"temperature": TEMPERATURE, "num_ctx": OLLAMA_NUM_CTX}}
-    return body | {"temperature": TEMPERATURE}
+    if backend == "ollama":  # no temperature, as in the loop's requests: the tool leaves it to the server
+        return body | {"keep_alive": "1h", "options": {"num_ctx": OLLAMA_NUM_CTX}}
+    return body
 
 
 async def run_protocol_episode(
