@@ -48,4 +48,5 @@
     if (i !== -1) { cur = Math.min(steps.length - 1, i + 1); show(); }
   });
   show();
+  form.dataset.ready = "1";  // the keys work from here on (tests wait for it)
 })();
