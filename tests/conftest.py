@@ -18,6 +18,14 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The marks of a Playwright test module: `pytestmark = BROWSER_TEST`.
+BROWSER_TEST = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not os.path.exists(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")),
+                       reason="Debian's chromium is not installed (scripts/ensure_chromium.sh)"),
+]
+
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items):
