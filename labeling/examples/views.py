@@ -1,10 +1,11 @@
 """Examples browser and imports. Views stay thin: queries here, work in services."""
 from django.core.cache import cache
 from django.core.paginator import Paginator
-from django.db.models import Exists, Max, OuterRef, Q
+from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.shortcuts import get_object_or_404, redirect, render
 
 from gsctune.domain.diffs import split_diff
+from gsctune.jobs import ACTIVE_STATES, job_models
 from gsctune.permissions import staff_required
 
 from ..models import Example, ImportJob, Label
@@ -86,3 +87,26 @@ def import_list(request):
 
 def import_detail(request, pk: int):
     return render(request, "labeling/import_detail.html", {"job": get_object_or_404(ImportJob, pk=pk)})
+
+
+def dashboard(request):
+    """The home page: how many examples and labels there are, the running jobs, recent imports."""
+    labeled = Label.objects.filter(example=OuterRef("pk"))
+    counts = Example.objects.aggregate(examples=Count("id"), repositories=Count("repo_url", distinct=True))
+    counts["labeled"] = Example.objects.filter(Exists(labeled)).count()
+    counts["labels"] = Label.objects.count()
+    active = []
+    for model in job_models():
+        active.extend(model.objects.filter(state__in=ACTIVE_STATES).select_related("created_by")[:20])
+    active.sort(key=lambda job: job.created_at, reverse=True)
+    per_repo = list(
+        Example.objects.values("repo_url").annotate(n=Count("id")).order_by("-n", "repo_url")[:15]
+    )
+    top = max((row["n"] for row in per_repo), default=1)
+    return render(request, "dashboard.html", {
+        "counts": counts,
+        "active_jobs": active,
+        "recent_imports": ImportJob.objects.all()[:5],
+        "per_repo": per_repo,
+        "per_repo_max": top,
+    })
