@@ -11,8 +11,9 @@ GPU ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo 1 || echo 0)
 CUDA ?= 130
 GPU_STAMP := $(VENV)/.installed-gpu-cu$(CUDA)-$(shell cat requirements.txt scripts/install_gpu.sh scripts/install_unsloth_cpu.sh scripts/get_llama_cpp.sh 2>/dev/null | sha1sum | cut -c1-10)
 PYTEST_ARGS ?=
+TEST_WORKERS ?= 2
 
-.PHONY: install install-gpu run worker test test-fast migrate quantizer clean
+.PHONY: install install-gpu run worker test test-fast lint migrate quantizer clean
 
 $(GPU_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -54,12 +55,19 @@ run: migrate
 worker: install
 	$(PY) -m celery -A gsctune worker --pool threads -Q $${WORKER_QUEUES:-default,gpu} -l INFO
 
+# Lint, then the suite in two steps: most tests on TEST_WORKERS processes (pytest-xdist), then the
+# browser and real-worker tests one at a time (they start servers and workers of their own).
 test: install
 	bash scripts/ensure_chromium.sh
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -m "not browser and not worker" -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(PY) -m pytest -m "browser or worker" $(PYTEST_ARGS)
 
 test-fast: install
-	$(PY) -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow and not browser" -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
 
 quantizer: install
 	# Builds llama.cpp's llama-quantize (cmake + g++, about 4 minutes on 2 cores).

@@ -31,8 +31,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from labeling import baseline, export  # noqa: E402
-from shared_sample import SAMPLE as DATA, require  # noqa: E402
+from shared_sample import SAMPLE as DATA  # noqa: E402
+from shared_sample import require
+
+from gsctune.domain import baseline  # noqa: E402
+from labeling.export import snapshot as export  # noqa: E402
+
 VERDICTS = ("accepted", "accepted", "accepted", "accepted", "corrected", "corrected",
             "unreviewed", "unreviewed", "unreviewed", "rejected")
 
@@ -91,8 +95,8 @@ def db_pass(lines: list[str], opts: export.ExportOptions, tmp: str) -> tuple[flo
     django.setup()
     from django.core.management import call_command
 
-    from labeling.services import import_examples_file
-    from labeling.services_export import build_records
+    from labeling.examples.services import import_examples_file
+    from labeling.export.services import build_records
 
     call_command("migrate", verbosity=0)
     path = Path(tmp) / "labeled.jsonl"

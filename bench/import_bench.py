@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-from shared_sample import SAMPLE as SHARED, require  # noqa: E402
+from shared_sample import SAMPLE as SHARED  # noqa: E402
+from shared_sample import require
 
 
 def build_file(path: Path, count: int) -> None:
@@ -47,8 +48,8 @@ def child(path: str) -> None:
     django.setup()
     from django.core.management import call_command
 
+    from labeling.examples.services import import_examples_file
     from labeling.models import Example
-    from labeling.services import import_examples_file
 
     call_command("migrate", verbosity=0)
     start = time.perf_counter()

@@ -2,7 +2,7 @@
 
 Predictions are deterministic perturbations of the original human commits
 (merged, split, a file moved, junk committed or ignored, a made-up identifier,
-unparsed), so every code path of ``evaluation.metrics`` runs. Usage:
+unparsed), so every code path of ``gsctune.domain.metrics`` runs. Usage:
 
     .venv/bin/python bench/metrics_bench.py [--n 1000] [--data PATH]
 """
@@ -17,8 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from evaluation import metrics  # noqa: E402
-from shared_sample import SAMPLE as DATA, require  # noqa: E402
+from shared_sample import SAMPLE as DATA  # noqa: E402
+from shared_sample import require
+
+from gsctune.domain import metrics  # noqa: E402
+
 TYPES = ("feat", "fix", "docs", "refactor", "test", "chore")
 
 

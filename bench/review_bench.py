@@ -31,7 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from shared_sample import SAMPLE as DATA, require  # noqa: E402
+from shared_sample import SAMPLE as DATA  # noqa: E402
+from shared_sample import require
 
 
 def p95(values: list[float]) -> float:
@@ -68,10 +69,11 @@ def main() -> None:
     from django.test import Client
     from django.urls import reverse
 
-    from labeling import baseline
-    from labeling.diffs import highlight_diff
-    from labeling.models import Example, Label, example_key
-    from labeling.services_review import ensure_review_items
+    from gsctune.domain import baseline
+    from gsctune.domain.diffs import highlight_diff
+    from gsctune.domain.records import example_key
+    from labeling.labels import store_labels
+    from labeling.models import Example, Label
 
     settings.ALLOWED_HOSTS = ["*"]
     print(f"database: {connection.vendor} ({tmp}); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
@@ -100,20 +102,18 @@ def main() -> None:
             languages_text=" " + " ".join(ex["languages"]) + " ",
         ))
     Example.objects.bulk_create(examples, batch_size=500)
-    ids = list(Example.objects.order_by("id").values_list("id", flat=True))
-    Label.objects.bulk_create(
-        [Label(example_id=pk, source=Label.Source.IMPORTED, model="baseline",
-               commits=proposals[i % len(sample)]["commits"], gitignore=proposals[i % len(sample)]["gitignore"],
-               usage={"prompt_tokens": 3000, "completion_tokens": 400, "total_tokens": 3400})
-         for i, pk in enumerate(ids)],
-        batch_size=500,
-    )
-    print(f"stored {args.n} examples and labels in {time.perf_counter() - t:.1f} s")
+    print(f"stored {args.n} examples in {time.perf_counter() - t:.1f} s")
+    stored = list(Example.objects.order_by("id"))
+    labels = [Label(example=example, source=Label.Source.IMPORTED, model="baseline",
+                    commits=proposals[i % len(sample)]["commits"], gitignore=proposals[i % len(sample)]["gitignore"],
+                    usage={"prompt_tokens": 3000, "completion_tokens": 400, "total_tokens": 3400})
+              for i, example in enumerate(stored)]
     t, c = time.perf_counter(), time.process_time()
-    ensure_review_items()
+    for start in range(0, len(labels), 500):
+        store_labels(labels[start:start + 500])
     spent, cpu = time.perf_counter() - t, time.process_time() - c
     flagged = Label.objects.exclude(findings=[]).count()
-    print(f"automatic checks + queue rows for {args.n} labels: wall {spent:.1f} s, cpu {cpu:.1f} s "
+    print(f"labels stored with their checks and queue rows ({args.n}): wall {spent:.1f} s, cpu {cpu:.1f} s "
           f"({cpu / args.n * 1000:.2f} cpu-ms per label; {flagged} labels flagged)")
 
     user = get_user_model().objects.create_user("bench", password="bench-password")
@@ -146,7 +146,7 @@ def main() -> None:
         verdict(int(response.content.split(b'data-label="', 1)[1].split(b'"', 1)[0]))
     results.append(summary("next item, prefetched HTML (gate)", ms))
 
-    big = Label.objects.filter(example_id=ids[largest]).get()
+    big = Label.objects.filter(example_id=stored[largest].pk).get()
     url = reverse("review-item", args=[big.pk])
     for name, cold in (("review page, largest diff, cold", True), ("review page, largest diff, warm", False)):
         ms = []

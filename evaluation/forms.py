@@ -2,10 +2,9 @@
 
 Every error is attached to the field it is about, so the page can name the field.
 """
-from urllib.parse import urlsplit
-
 from django import forms
 
+from gsctune.endpoints import validate_base_url
 from labeling.models import Label, PromptVersion, SFTExport
 from training.models import TrainingRun
 
@@ -85,10 +84,7 @@ class EvalRunForm(forms.Form):
 
     def clean_base_url(self) -> str:
         url = self.cleaned_data["base_url"].strip()
-        parts = urlsplit(url)
-        if url and (parts.scheme not in ("http", "https") or not parts.netloc):
-            raise forms.ValidationError("Give an http:// or https:// URL, e.g. http://127.0.0.1:11434/v1.")
-        return url
+        return validate_base_url(url) if url else url
 
     def clean(self):
         data = super().clean()

@@ -64,10 +64,6 @@ class EvalRun(Job):
     def get_absolute_url(self) -> str:
         return reverse("eval-run-detail", args=[self.pk])
 
-    def perform(self, progress) -> None:
-        from .services import run_eval
-
-        run_eval(self, progress)
 
 
 class Prediction(models.Model):

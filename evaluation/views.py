@@ -1,4 +1,4 @@
-"""Eval reports and blind side-by-side scoring. Thin: the work is in services."""
+"""Eval reports and blind side-by-side scoring. Thin: the work is in runs.py and comparisons.py."""
 import csv
 import json
 import time
@@ -9,10 +9,13 @@ from django.db.models.fields.json import KeyTransform
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
+from gsctune import charts
+from gsctune.domain import metrics
+from gsctune.domain.diffs import split_diff
 from gsctune.permissions import staff_required
-from labeling.diffs import split_diff
 
-from . import charts, metrics, services
+from . import comparisons
+from . import runs as eval_runs
 from .forms import ComparisonSetForm, EvalRunForm
 from .models import CRITERIA, ComparisonItem, ComparisonSet, EvalRun, Prediction, Vote
 
@@ -47,31 +50,28 @@ def _launch(form: EvalRunForm, user) -> EvalRun | None:
     """Resolve the examples and create the run; a refusal becomes an error on the field it is about."""
     d = form.cleaned_data
     try:
-        if d["source"] == "export":
-            ids = services.export_example_ids(d["export"].pk)
-            source = f"export {d['export'].pk} validation split"
-        else:
-            ids = services.sample_example_ids(d["sample"], d["seed"] or 0, language=d["language"])
-            source = f"sample of {len(ids)} (seed {d['seed'] or 0}{', ' + d['language'] if d['language'] else ''})"
-    except services.EvalError as exc:
+        ids, source = eval_runs.resolve_examples(
+            export_id=d["export"].pk if d["source"] == "export" else None, sample=d["sample"], seed=d["seed"] or 0,
+            language=d["language"])
+    except eval_runs.EvalError as exc:
         form.add_error("export" if d["source"] == "export" else ("language" if d["language"] else "sample"),
                        _sentence(exc))
         return None
     try:
-        return services.create_eval_run(
+        return eval_runs.create_eval_run(
             name=d["name"], example_ids=ids, examples_source=source, user=user,
             export_id=d["export"].pk if d["source"] == "export" else None,
             **{k: d[k] for k in ("backend", "base_url", "model", "api_key_env", "base_model_path",
                                  "adapter_path", "training_run", "prompt_kind", "prompt_version", "concurrency",
                                  "max_tokens", "max_diff_chars")})
-    except services.EvalError as exc:
+    except eval_runs.EvalError as exc:
         form.add_error(None, _sentence(exc))
         return None
 
 
 def run_detail(request, pk: int):
     run = get_object_or_404(EvalRun, pk=pk)
-    table = services.metric_table(run.summary)
+    table = eval_runs.metric_table(run.summary)
     show = request.GET.get("show", "")
     preds = run.predictions.select_related("example").defer("raw", "example__diff")
     if show == "failed":
@@ -89,7 +89,7 @@ def run_detail(request, pk: int):
         "by_language": _breakdown(run.summary.get("by_language") or {}),
         "by_size": _breakdown(run.summary.get("by_size") or {}),
         "key_labels": [metrics.METRICS[m][0] for m in KEY_METRICS],
-        "circular": services.circularity(run),
+        "circular": eval_runs.circularity(run),
         "page": page,
         "show": show,
     })
@@ -113,7 +113,7 @@ def run_compare(request):
     ids = [int(x) for x in request.GET.getlist("runs") if x.isdigit()]
     runs = list(EvalRun.objects.filter(pk__in=ids))
     runs.sort(key=lambda r: ids.index(r.pk))
-    rows = services.compare_runs(runs) if len(runs) >= 1 else []
+    rows = eval_runs.compare_runs(runs) if len(runs) >= 1 else []
     return render(request, "evaluation/compare.html", {
         "runs": runs, "rows": rows, "all_runs": EvalRun.objects.filter(state="succeeded")[:100],
         "chart": charts.grouped_chart(rows, [r.name for r in runs]) if runs else None,
@@ -128,10 +128,10 @@ def set_new(request):
     form = ComparisonSetForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            cset = services.build_comparison_set(form.cleaned_data["name"], form.systems(),
+            cset = comparisons.build_comparison_set(form.cleaned_data["name"], form.systems(),
                                                  n_items=form.cleaned_data["n_items"],
                                                  seed=form.cleaned_data["seed"], user=request.user)
-        except services.EvalError as exc:
+        except eval_runs.EvalError as exc:
             form.add_error(None, _sentence(exc))
         else:
             return redirect(cset)
@@ -149,7 +149,7 @@ def set_detail(request, pk: int):
 
 def set_next(request, pk: int):
     cset = get_object_or_404(ComparisonSet, pk=pk)
-    item = services.next_item(request.user, cset)
+    item = comparisons.next_item(request.user, cset)
     if item is None:
         messages.info(request, "Nothing left for you to score in this set (or the rest is being scored by others).")
         return redirect("cmp-results", pk=cset.pk)
@@ -158,11 +158,11 @@ def set_next(request, pk: int):
 
 def _outputs(item, user, posted) -> list[dict]:
     """The outputs in this reviewer's order, with their score fields (kept on a failed submit)."""
-    order = services.display_order(item, user.pk, item.comparison_set.seed)
+    order = comparisons.display_order(item, user.pk, item.comparison_set.seed)
     outputs = {o.system_id: o for o in item.outputs.all()}
     shown = []
     for i, sid in enumerate(order):
-        letter = services.LETTERS[i]
+        letter = comparisons.LETTERS[i]
         fields = [{"key": c, "label": label, "name": f"s-{letter}-{c}", "value": posted.get(f"s-{letter}-{c}", "")}
                   for c, label in CRITERIA]
         shown.append({"letter": letter, "output": outputs[sid], "fields": fields})
@@ -176,7 +176,7 @@ def item_score(request, pk: int, item_pk: int):
         return redirect("cmp-reveal", pk=pk, item_pk=item.pk)
     error = ""
     if request.method == "POST":
-        letters = services.LETTERS[:item.outputs.count()]
+        letters = comparisons.LETTERS[:item.outputs.count()]
         scores = {}
         for letter in letters:
             scores[letter] = {}
@@ -188,18 +188,18 @@ def item_score(request, pk: int, item_pk: int):
         except ValueError:
             started = 0.0
         try:
-            services.record_vote(request.user, item, scores, request.POST.get("pref", ""),
+            comparisons.record_vote(request.user, item, scores, request.POST.get("pref", ""),
                                  seconds=time.time() - started if started else 0.0)
             return redirect("cmp-reveal", pk=pk, item_pk=item.pk)
-        except services.EvalError as exc:
+        except eval_runs.EvalError as exc:
             error = str(exc)
-    record = services.item_input(item)
-    holder = services.lease_holder(item, request.user)
+    record = comparisons.item_input(item)
+    holder = comparisons.lease_holder(item, request.user)
     if holder is None and request.method == "GET":
-        services.take_lease(item, request.user)
+        comparisons.take_lease(item, request.user)
+    outputs = _outputs(item, request.user, request.POST if request.method == "POST" else {})
     return render(request, "evaluation/item_score.html", {
-        "item": item, "cset": item.comparison_set,
-        "outputs": _outputs(item, request.user, request.POST if request.method == "POST" else {}),
+        "item": item, "cset": item.comparison_set, "outputs": outputs, "letters": [o["letter"] for o in outputs],
         "pref": request.POST.get("pref", ""), "record": record, "files": split_diff(record["diff"]), "error": error,
         "holder": holder, "now": time.time(), "scale": range(1, 6),
         "total": item.comparison_set.items.count(),
@@ -214,7 +214,7 @@ def item_reveal(request, pk: int, item_pk: int):
         return redirect("cmp-item", pk=pk, item_pk=item.pk)  # systems stay hidden until the vote
     outputs = {o.system_id: o for o in item.outputs.select_related("system")}
     values = {(s.system_id, s.criterion): s.value for s in vote.scores.all()}
-    rows = [{"letter": services.LETTERS[i], "system": outputs[sid].system,
+    rows = [{"letter": comparisons.LETTERS[i], "system": outputs[sid].system,
              "scores": [values.get((sid, c)) for c, _ in CRITERIA], "preferred": vote.preferred_id == sid}
             for i, sid in enumerate(vote.order)]
     return render(request, "evaluation/item_reveal.html", {
@@ -223,19 +223,19 @@ def item_reveal(request, pk: int, item_pk: int):
 
 def set_results(request, pk: int):
     cset = get_object_or_404(ComparisonSet, pk=pk)
-    return render(request, "evaluation/results.html", {"cset": cset, "r": services.comparison_results(cset)})
+    return render(request, "evaluation/results.html", {"cset": cset, "r": comparisons.comparison_results(cset)})
 
 
 def set_export(request, pk: int, fmt: str):
     cset = get_object_or_404(ComparisonSet, pk=pk)
     if fmt not in ("json", "csv"):
         raise Http404("export as json or csv")
-    rows = services.export_rows(cset)
+    rows = comparisons.export_rows(cset)
     if fmt == "json":
         response = JsonResponse({"set": cset.name, "votes": rows}, json_dumps_params={"indent": 1})
     else:
         response = HttpResponse(content_type="text/csv; charset=utf-8")
-        writer = csv.DictWriter(response, fieldnames=services.EXPORT_FIELDS)
+        writer = csv.DictWriter(response, fieldnames=comparisons.EXPORT_FIELDS)
         writer.writeheader()
         writer.writerows(rows)
     response["Content-Disposition"] = f'attachment; filename="comparison-{cset.pk}.{fmt}"'

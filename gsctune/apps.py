@@ -6,3 +6,7 @@ class GsctuneConfig(AppConfig):
 
     name = "gsctune"
     verbose_name = "gsctune"
+
+    def ready(self) -> None:
+        # Registers the one Celery task (gsctune.run_job) in every process, web or worker.
+        from . import tasks  # noqa: F401

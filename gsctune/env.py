@@ -4,6 +4,7 @@ Each one fails loudly (ImproperlyConfigured naming the variable) on a value it
 cannot read, instead of letting a typo silently become a default.
 """
 import os
+import secrets
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -76,8 +77,6 @@ def read_or_create_secret(path: Path) -> str:
     """Return the secret stored at path, creating it (mode 600) on first use."""
     if path.exists():
         return path.read_text().strip()
-    import secrets
-
     secret = secrets.token_urlsafe(50)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:

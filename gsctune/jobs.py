@@ -4,8 +4,9 @@ Every long-running piece of work (import, labeling run, export, training run, ev
 run) is a concrete subclass of :class:`Job`. The row is the source of truth; Celery
 only carries ``(model label, pk)``. The same :func:`execute_job` runs the job in a
 worker (``run_job`` task) and in a management command (:func:`run_in_foreground`),
-so each kind of work has exactly one implementation: the subclass's ``perform()``,
-which calls a service function.
+so each kind of work has exactly one implementation: the service function its app
+registers as the job's runner (:func:`register_runner`, in ``AppConfig.ready``).
+Models never import services; data flows views/commands/tasks → services → models.
 
 State machine::
 
@@ -28,13 +29,17 @@ import socket
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from datetime import timedelta
 
+from celery import current_app
 from django.apps import apps
 from django.conf import settings
 from django.db import close_old_connections, connection, models, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.module_loading import import_string
+from tqdm import tqdm
 
 logger = logging.getLogger(__name__)
 
@@ -135,11 +140,11 @@ class Job(models.Model):
         ordering = ["-created_at"]
 
     # --- behaviour every subclass provides -------------------------------------------
-    def perform(self, progress: "Progress") -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
-
     def get_absolute_url(self) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def reopen_work(self) -> None:
+        """Called before a finished job runs again: mark its failed items for a retry (if any)."""
 
     # --- derived facts -----------------------------------------------------------------
     @property
@@ -153,6 +158,12 @@ class Job(models.Model):
     @property
     def is_final(self) -> bool:
         return self.state in FINAL_STATES
+
+    @property
+    def is_orphaned(self) -> bool:
+        """Running, but its process died (no recent heartbeat): e.g. a killed worker or command."""
+        stale = timezone.now() - timedelta(seconds=settings.JOB_STALE_SECONDS)
+        return self.state == JobState.RUNNING and (self.heartbeat_at is None or self.heartbeat_at < stale)
 
     @property
     def error_reason(self) -> str:
@@ -200,10 +211,8 @@ class Job(models.Model):
     # --- transitions -------------------------------------------------------------------
     def enqueue(self) -> None:
         """Queue this job on its Celery queue once the current transaction commits."""
-        from .tasks import run_job
-
         label, pk, queue = self.job_label, self.pk, self.queue
-        transaction.on_commit(lambda: run_job.apply_async(args=[label, pk], queue=queue))
+        transaction.on_commit(lambda: current_app.tasks[RUN_JOB_TASK].apply_async(args=[label, pk], queue=queue))
 
     def request_cancel(self) -> None:
         """Cancel now if not started; otherwise ask the running job to stop."""
@@ -215,6 +224,8 @@ class Job(models.Model):
 
     def resume(self) -> bool:
         """Queue a finished job again; its service skips what is already done."""
+        if self.is_final:
+            self.reopen_work()
         updated = type(self).objects.filter(pk=self.pk, state__in=FINAL_STATES).update(
             state=JobState.QUEUED, cancel_requested=False, error="", finished_at=None
         )
@@ -222,6 +233,14 @@ class Job(models.Model):
         if updated:
             self.enqueue()
         return bool(updated)
+
+    def reopen(self) -> None:
+        """Make a finished or orphaned job runnable in this process (a command), without queueing it."""
+        if self.is_final:
+            self.reopen_work()
+        type(self).objects.filter(pk=self.pk).update(
+            state=JobState.QUEUED, cancel_requested=False, error="", finished_at=None)
+        self.refresh_from_db()
 
 
 class Progress:
@@ -289,6 +308,28 @@ class Progress:
         )
 
 
+RUN_JOB_TASK = "gsctune.run_job"
+Runner = Callable[[Job, "Progress"], None]
+_RUNNERS: dict[str, str] = {}
+
+
+def register_runner(model_label: str, runner_path: str) -> None:
+    """Name the service function (dotted path) that runs jobs of ``app_label.ModelName``.
+
+    Apps call this from ``AppConfig.ready``; the function is imported when a job runs, so a
+    process that runs no job of that kind (a page, another command) never imports its stack.
+    """
+    _RUNNERS[model_label.lower()] = runner_path
+
+
+def runner_for(label: str) -> Runner:
+    """The runner registered for the job model ``app_label.model_name``."""
+    try:
+        return import_string(_RUNNERS[label.lower()])
+    except KeyError:
+        raise LookupError(f"no runner is registered for {label}") from None
+
+
 def job_model(label: str) -> type[Job]:
     """The job model named ``app_label.model_name``; LookupError for anything else."""
     try:
@@ -333,6 +374,7 @@ def _heartbeat(model: type[Job], pk: int, stop: threading.Event, progress: Progr
 def execute_job(label: str, pk: int, on_change=None) -> Job | None:
     """Run one job to a final state. Safe to call twice: a finished job is left alone."""
     model = job_model(label)
+    runner = runner_for(label)
     if not _claim(model, pk):
         model.objects.filter(pk=pk, state=JobState.QUEUED, cancel_requested=True).update(
             state=JobState.CANCELLED, finished_at=timezone.now()
@@ -346,7 +388,7 @@ def execute_job(label: str, pk: int, on_change=None) -> Job | None:
     beat.start()
     final, error = JobState.SUCCEEDED, ""
     try:
-        job.perform(progress)
+        runner(job, progress)
         if progress.cancelled:
             final = JobState.CANCELLED
     except JobCancelled:
@@ -371,8 +413,6 @@ def run_in_foreground(job: Job, stream=None) -> Job:
 
     Ctrl-C requests a cancel, so the job ends as cancelled with its work so far kept.
     """
-    from tqdm import tqdm
-
     bar = tqdm(total=job.progress_total, file=stream, unit="item", dynamic_ncols=True)
 
     def draw(current: Job) -> None:

@@ -163,10 +163,12 @@ IMPORT_MAX_LINE_BYTES = env_int("IMPORT_MAX_LINE_BYTES", 4 * 1024 * 1024, minimu
 
 # Review queue and quality gate.
 REVIEW_LEASE_SECONDS = env_int("REVIEW_LEASE_SECONDS", 300, minimum=10)
+# How long a blind side-by-side item stays with the reviewer scoring it.
+BLIND_LEASE_SECONDS = env_int("BLIND_LEASE_SECONDS", 600, minimum=10)
 REVIEW_GATE_SEED = env_int("REVIEW_GATE_SEED", 0)
 REVIEW_GATE_MIN_REVIEWED = env_int("REVIEW_GATE_MIN_REVIEWED", 20, minimum=1)
 REVIEW_GATE_MIN_LOWER = env_float("REVIEW_GATE_MIN_LOWER", 0.8)
-# Thresholds of the automatic label checks (labeling.checks.CheckConfig).
+# Thresholds of the automatic label checks (gsctune.domain.checks.CheckConfig).
 REVIEW_CHECKS = {
     "max_subject": env_int("CHECK_MAX_SUBJECT_CHARS", 72, minimum=10),
     "max_body_line": env_int("CHECK_MAX_BODY_LINE_CHARS", 80, minimum=10),

@@ -4,12 +4,12 @@ import threading
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
-from .jobs import execute_job, recover_orphaned_jobs, watch_orphans_forever
+from .jobs import RUN_JOB_TASK, execute_job, recover_orphaned_jobs, watch_orphans_forever
 
 _stop_watch = threading.Event()
 
 
-@shared_task(name="gsctune.run_job", acks_late=True, reject_on_worker_lost=True)
+@shared_task(name=RUN_JOB_TASK, acks_late=True, reject_on_worker_lost=True)
 def run_job(label: str, pk: int) -> None:
     execute_job(label, pk)
 

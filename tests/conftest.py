@@ -1,4 +1,5 @@
 """Fixtures shared by the whole suite: a real Celery worker process, browser set-up, users."""
+import atexit
 import os
 import shutil
 import signal
@@ -17,6 +18,14 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The marks of a Playwright test module: `pytestmark = BROWSER_TEST`.
+BROWSER_TEST = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not os.path.exists(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")),
+                       reason="Debian's chromium is not installed (scripts/ensure_chromium.sh)"),
+]
+
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items):
@@ -26,12 +35,13 @@ def pytest_collection_modifyitems(items):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Remove this run's data directory (see gsctune/settings_test.py)."""
+    """Remove this run's data directory (see gsctune/settings_test.py) when the process exits:
+    an xdist worker tears its test database down after this hook."""
     from django.conf import settings
 
     data_dir = Path(settings.DATA_DIR)
     if data_dir.parent == ROOT / "var" / "test":
-        shutil.rmtree(data_dir, ignore_errors=True)
+        atexit.register(shutil.rmtree, data_dir, True)
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, message: str = "condition"):
@@ -72,6 +82,7 @@ class LiveWorker:
         return env
 
     def start(self) -> "LiveWorker":
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0  # a restart appends to the log
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "gsctune", "worker", "--pool", "threads", "--concurrency", "4",
@@ -79,7 +90,7 @@ class LiveWorker:
              "-n", f"test-{os.getpid()}-{time.monotonic_ns()}@%h"],
             cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
         )
-        wait_for(lambda: b"ready." in self.log_path.read_bytes() or self.process.poll() is not None,
+        wait_for(lambda: b"ready." in self.log_path.read_bytes()[offset:] or self.process.poll() is not None,
                  timeout=60, message="celery worker to start")
         if self.process.poll() is not None:
             pytest.fail(f"celery worker exited at start:\n{self.log_tail()}")
@@ -102,15 +113,23 @@ class LiveWorker:
         return self.log_path.read_bytes()[-chars:].decode(errors="replace")
 
 
-@pytest.fixture
-def live_worker(transactional_db, tmp_path):
-    """Start a real worker for one test (use with transactional_db: it needs committed data)."""
+@pytest.fixture(scope="module")
+def module_worker(django_db_setup, tmp_path_factory):
+    """One real worker per test module: its start and its 4 s stop are paid once, not per test."""
     from gsctune.celery import app
 
     app.control.purge()  # messages left by earlier tests that ran without a worker
-    worker = LiveWorker(tmp_path / "worker.log").start()
+    worker = LiveWorker(tmp_path_factory.mktemp("worker") / "worker.log").start()
     yield worker
     worker.stop()
+
+
+@pytest.fixture
+def live_worker(transactional_db, module_worker):
+    """The module's real worker, running (restarted if a test killed it); it needs committed data."""
+    if module_worker.process.poll() is not None:
+        module_worker.start()
+    return module_worker
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ def tokenizer_corpus(examples: list[dict]) -> list[str]:
 
 def make_export(out_dir: Path, examples: list[dict], tokenizer_dir: Path, max_total: int = 600) -> Path:
     """train.jsonl / val.jsonl written by labeling.export, labels being the original human commits."""
-    from labeling import export as E
+    from labeling.export import snapshot as E
     from tests.test_export import make_record
 
     records = [make_record(ex, i + 1) for i, ex in enumerate(examples)]

@@ -22,13 +22,13 @@ import json
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import orjson
 import pytest
 
-from gsctune.prompts import parse_user_turn
+from gsctune.domain.prompts import parse_user_turn
 
 BEHAVIOURS = (
     "ok", "429", "500", "503", "hang", "malformed_http", "garbage", "bad_schema", "truncated", "reasoning_only",
@@ -126,7 +126,7 @@ class LoopbackServer:
         return f"http://{self.host}:{self.port}/v1"
 
     # lifecycle -----------------------------------------------------------
-    def start(self) -> "LoopbackServer":
+    def start(self) -> LoopbackServer:
         ready = threading.Event()
 
         def run() -> None:
@@ -169,7 +169,7 @@ class LoopbackServer:
         asyncio.run(main())
 
     # HTTP ----------------------------------------------------------------
-    def _protocol(self) -> "_HTTPConnection":
+    def _protocol(self) -> _HTTPConnection:
         return _HTTPConnection(self)
 
     async def _respond(self, method: str, path: str, body: bytes, headers: dict) -> tuple[int, dict, bytes | None]:

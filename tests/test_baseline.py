@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from gsctune.llm_client import ClientConfig, TeacherClient
-from gsctune.noise import apply_noise, is_ignored, make_noise
-from gsctune.prompts import build_messages
-from labeling.baseline import BASELINE_MODEL, BaselineServer, label
+from gsctune.domain.baseline import BASELINE_MODEL, BaselineServer, label
+from gsctune.domain.llm_client import ClientConfig, TeacherClient
+from gsctune.domain.noise import apply_noise, is_ignored, make_noise
+from gsctune.domain.prompts import build_messages
 
 from .sample_data import SHARED_SAMPLE, sample_path
 
@@ -88,7 +88,7 @@ def test_server_recovers_files_from_a_truncated_user_turn():
     example = {"changed_files": files, "diff": _diff(files) * 50}
     messages = build_messages(example, max_diff_chars=300)
     assert "[diff truncated:" in messages[1]["content"]
-    from labeling.baseline import answer_chat
+    from gsctune.domain.baseline import answer_chat
 
     content = answer_chat({"messages": messages})["choices"][0]["message"]["content"]
     assert sorted(json.loads(content)["commits"][0]["files"] + json.loads(content)["commits"][-1]["files"]) \

@@ -1,28 +1,21 @@
 """A reviewer scores three blind comparisons with the keyboard only; the results page shows them."""
-import os
 
-import pytest
 from django.urls import reverse
 
-from evaluation import services
+from evaluation import comparisons
 from evaluation.models import Vote
-from tests.conftest import browser_login, wait_for
+from tests.conftest import BROWSER_TEST, browser_login, wait_for
 
-from .eval_data import load_labeled
+from .factories import load_labeled
 from .test_blind_scoring import eval_run_with
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not os.path.exists(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")),
-                       reason="Debian's chromium is not installed (scripts/ensure_chromium.sh)"),
-]
+pytestmark = BROWSER_TEST
 
 
 def test_keyboard_only_scoring_then_results(page, live_server, django_user_model, tmp_path):
     examples = load_labeled(tmp_path, 3)
     run = eval_run_with(examples, "finetuned", "feat: <img src=x onerror=alert(1)>")
-    cset = services.build_comparison_set("blind set", [
+    cset = comparisons.build_comparison_set("blind set", [
         {"kind": "eval_run", "eval_run": run.pk}, {"kind": "human"}], n_items=3, seed=2)
     django_user_model.objects.create_user("sam", password="pw-sam-123")
     dialogs = []
@@ -33,7 +26,7 @@ def test_keyboard_only_scoring_then_results(page, live_server, django_user_model
     page.keyboard.press("Enter")  # start scoring
     prefs = ["a", "b", "t"]
     for n, pref in enumerate(prefs):
-        page.wait_for_selector("#vote-form")
+        page.wait_for_selector("#vote-form[data-ready]")  # score.js has loaded and bound the keys
         assert page.locator(".keys").inner_text().count("Enter") == 1
         assert "finetuned" not in page.inner_text("main")  # hidden until the vote
         for value in "43215432":  # A: accuracy..type, then B: accuracy..type

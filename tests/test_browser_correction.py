@@ -1,21 +1,15 @@
 """The correction editor in Chromium: saved unchanged it stores the teacher's label, and it fits the
 side pane at 1280 and 1440 px wide."""
 
-import os
 
 import pytest
 from django.urls import reverse
 
 from labeling.models import Review
-from tests.conftest import browser_login, wait_for
+from tests.conftest import BROWSER_TEST, browser_login, wait_for
 from tests.test_correction_roundtrip import ROUND_TRIP_COMMITS, ROUND_TRIP_GITIGNORE, round_trip_label
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not os.path.exists(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")),
-                       reason="Debian's chromium is not installed (scripts/ensure_chromium.sh)"),
-]
+pytestmark = BROWSER_TEST
 
 # Every field of every commit: its right edge inside the editor card, and wide enough to read.
 FIT = """() => {

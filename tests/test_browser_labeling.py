@@ -1,22 +1,16 @@
 """What a person sees on the labeling pages, in Chromium: teacher form errors, the connection test,
 the live "Latest labels" box and a wrapping prompt page."""
-import os
 
 import pytest
 from django.urls import reverse
 
 from gsctune.jobs import execute_job
 from labeling.models import PromptVersion, Teacher
-from labeling.services_labeling import create_run
-from tests.conftest import browser_login
+from labeling.runs.services import create_run
+from tests.conftest import BROWSER_TEST, browser_login
 from tests.factories import make_examples
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not os.path.exists(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")),
-                       reason="Debian's chromium is not installed (scripts/ensure_chromium.sh)"),
-]
+pytestmark = BROWSER_TEST
 
 
 @pytest.fixture

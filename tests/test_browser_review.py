@@ -1,21 +1,15 @@
 """Keyboard-only review in Chromium against a live server, and inert rendering of hostile text."""
 
-import os
 import re
 
 import pytest
 from django.urls import reverse
 
 from labeling.models import Label, Review, ReviewItem
-from tests.conftest import browser_login, wait_for
-from tests.review_factories import make_example, make_label, make_labels
+from tests.conftest import BROWSER_TEST, browser_login, wait_for
+from tests.factories import make_example, make_label, make_labels
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not os.path.exists(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")),
-                       reason="Debian's chromium is not installed (scripts/ensure_chromium.sh)"),
-]
+pytestmark = BROWSER_TEST
 
 
 @pytest.fixture

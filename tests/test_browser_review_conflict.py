@@ -1,21 +1,14 @@
 """What a reviewer sees when someone else holds the label: the server's sentence, nothing stored."""
 
-import os
 
-import pytest
 from django.urls import reverse
 
 from labeling.models import Review
-from labeling.services_review import QueueFilter, next_item
-from tests.conftest import browser_login
-from tests.review_factories import make_labels
+from labeling.review.services import QueueFilter, next_item
+from tests.conftest import BROWSER_TEST, browser_login
+from tests.factories import make_labels
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not os.path.exists(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")),
-                       reason="Debian's chromium is not installed (scripts/ensure_chromium.sh)"),
-]
+pytestmark = BROWSER_TEST
 
 
 def test_a_verdict_on_a_label_someone_else_holds_shows_why_it_was_not_saved(page, live_server, django_user_model):

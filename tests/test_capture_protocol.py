@@ -21,8 +21,8 @@ from django.urls import reverse
 from gsctune.jobs import execute_job
 from labeling.models import CaptureJob, ProtocolVersion
 from labeling.protocol.layout import hunk_ids, reply_layout, user_turn_layout
-from labeling.protocol.scratch import CASES, make_scratch_repo, scratch_cases
 from labeling.protocol.run import serve_capture
+from labeling.protocol.scratch import CASES, make_scratch_repo, scratch_cases
 from labeling.protocol.session import SUMMARY_TEXT, UNKNOWN_ID, CaptureSession
 from labeling.protocol.store import CaptureIncomplete, store_capture
 

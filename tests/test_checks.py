@@ -4,14 +4,14 @@ import time
 
 import pytest
 
-from labeling.checks import (
+from gsctune.domain.checks import (
     CHECKS,
     CheckConfig,
-    gitignore_matches,
     parse_subject,
     run_checks,
     unknown_identifiers,
 )
+from gsctune.domain.gitignore import is_ignored
 
 DIFF = """\
 diff --git a/src/httpx/_client.py b/src/httpx/_client.py
@@ -228,7 +228,7 @@ def test_empty_commit_trips():
     ],
 )
 def test_gitignore_matches(path, patterns, ignored):
-    assert gitignore_matches(path, patterns) is ignored
+    assert is_ignored(path, patterns) is ignored
 
 
 def test_parse_subject():

@@ -11,10 +11,11 @@ from html.parser import HTMLParser
 import pytest
 from django.urls import reverse
 
-from gsctune.proposal import Proposal, parse_subject as proposal_subject
-from labeling.checks import parse_subject as check_subject
+from gsctune.domain.checks import parse_subject as check_subject
+from gsctune.domain.proposal import Proposal
+from gsctune.domain.proposal import parse_subject as proposal_subject
 from labeling.models import Label, Review
-from tests.review_factories import make_example, make_label
+from tests.factories import make_example, make_label
 
 pytestmark = pytest.mark.django_db
 

@@ -5,15 +5,17 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from evaluation import charts, services
+from evaluation import runs
 from evaluation.models import EvalRun
+from gsctune import charts
 from gsctune.charts import nice_ticks
 from gsctune.jobs import JobState
+from labeling.labels import store_label
 from labeling.models import Label
 from training.models import TrainingMetric, TrainingRun
 from training.services import chart as training_chart
 
-from .eval_data import load_labeled
+from .factories import load_labeled
 from .test_evaluation_runs import oracle
 
 GOOD = {"name": "web", "backend": "endpoint", "base_url": "http://127.0.0.1:9/v1", "model": "m",
@@ -40,7 +42,7 @@ def test_the_create_url_shows_the_form_in_sections(staff_client):
 @pytest.mark.parametrize("change,field,message", [
     ({"base_url": ""}, "base_url", "Base URL: An endpoint run needs a base URL."),
     ({"model": ""}, "model", "Model name: An endpoint run needs a model name."),
-    ({"base_url": "127.0.0.1:11434"}, "base_url", "Base URL: Give an http:// or https:// URL"),
+    ({"base_url": "127.0.0.1:11434"}, "base_url", "Base URL: Enter an http:// or https:// URL"),
     ({"api_key_env": "sk-live-123"}, "api_key_env", "API key variable: Give the name of an environment variable"),
     ({"sample": ""}, "sample", "Sample size: Give the sample size."),
     ({"source": "export"}, "export", "Export: Choose an export."),
@@ -83,15 +85,15 @@ def test_the_comparison_set_form_has_its_own_page(staff_client):
 def test_an_eval_of_the_model_that_wrote_the_references_is_flagged(tmp_path, staff_client, openai_server, capsys):
     examples = load_labeled(tmp_path, 4)  # teacher labels by "teacher-x"
     human = examples[0].labels.get()
-    Label.objects.create(example=examples[0], source=Label.Source.HUMAN, commits=human.commits, revision_of=human)
+    store_label(Label(example=examples[0], source=Label.Source.HUMAN, commits=human.commits, revision_of=human))
     ids = [e.pk for e in examples]
-    same = services.create_eval_run(name="self", example_ids=ids, examples_source="t", enqueue=False,
+    same = runs.create_eval_run(name="self", example_ids=ids, examples_source="t", enqueue=False,
                                     base_url=openai_server.base_url, model="org/teacher-x")
-    other = services.create_eval_run(name="other", example_ids=ids, examples_source="t", enqueue=False,
+    other = runs.create_eval_run(name="other", example_ids=ids, examples_source="t", enqueue=False,
                                      base_url=openai_server.base_url, model="student")
-    info = services.circularity(same)
+    info = runs.circularity(same)
     assert info["n"] == 3 and info["total"] == 4  # the human correction is not circular
-    assert services.circularity(other) is None
+    assert runs.circularity(other) is None
     page = staff_client.get(same.get_absolute_url()).content.decode()
     assert "Circular evaluation." in page and "3 of 4 reference labels were written by teacher-x" in page
     assert "Circular evaluation" not in staff_client.get(other.get_absolute_url()).content.decode()

@@ -1,11 +1,11 @@
 """An eval run of a tiny-model LoRA adapter on the CPU: generation works, unparseable output is counted."""
 import pytest
 
-from evaluation import services
+from evaluation import runs
 from evaluation.models import EvalRun
 from gsctune.jobs import JobState, execute_job
 
-from .eval_data import load_labeled
+from .factories import load_labeled
 from .fixtures_training import shared_tiny_setup
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -28,7 +28,7 @@ def tiny_adapter(tmp_path, tmp_path_factory):
 def test_adapter_run_counts_unparseable_outputs(tmp_path, tiny_adapter):
     base, adapter = tiny_adapter
     examples = load_labeled(tmp_path, 3)
-    run = services.create_eval_run(
+    run = runs.create_eval_run(
         name="tiny adapter", example_ids=[e.pk for e in examples], examples_source="test", enqueue=False,
         backend=EvalRun.Backend.ADAPTER, base_model_path=str(base), adapter_path=str(adapter), max_tokens=16,
         max_diff_chars=2000)

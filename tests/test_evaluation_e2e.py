@@ -3,11 +3,11 @@ import pytest
 from django.urls import reverse
 
 from evaluation.models import EvalRun
+from gsctune.domain.baseline import BaselineServer
 from gsctune.jobs import JobState
-from labeling.baseline import BaselineServer
 
 from .conftest import wait_for
-from .eval_data import load_labeled
+from .factories import load_labeled
 
 pytestmark = [pytest.mark.worker]
 

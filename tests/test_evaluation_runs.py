@@ -5,13 +5,13 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from evaluation import services
+from evaluation import runs
 from evaluation.models import EvalRun, Prediction
+from gsctune.domain.prompts import parse_user_turn
 from gsctune.jobs import JobState, execute_job
-from gsctune.prompts import parse_user_turn
 from labeling.models import Label, PromptVersion, SFTExport
 
-from .eval_data import load_labeled
+from .factories import load_labeled
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,14 +29,14 @@ def oracle(examples):
 
 
 def make_run(examples, server, **fields):
-    return services.create_eval_run(
+    return runs.create_eval_run(
         name="oracle", example_ids=[e.pk for e in examples], examples_source="test", enqueue=False,
         base_url=server.base_url, model="loopback", concurrency=2, **fields)
 
 
 def test_run_stores_every_prediction_and_counts_unparsed_outputs(tmp_path, openai_server):  # noqa: F811
     examples = load_labeled(tmp_path, 12)
-    assert any(l.noise_injected for l in Label.objects.all())
+    assert any(label.noise_injected for label in Label.objects.all())
     openai_server.responder = oracle(examples)
     openai_server.enqueue("garbage", "truncated", "500")  # the 500 is retried, the others are answers
     run = make_run(examples, openai_server)
@@ -100,14 +100,14 @@ def test_labeling_prompt_and_diff_truncation_reach_the_model(tmp_path, openai_se
 
 def test_sample_is_seeded_and_uses_labeled_examples(tmp_path):
     load_labeled(tmp_path, 10)
-    a = services.sample_example_ids(5, seed=3)
-    assert a == services.sample_example_ids(5, seed=3)
-    assert a != services.sample_example_ids(5, seed=4)
+    a = runs.sample_example_ids(5, seed=3)
+    assert a == runs.sample_example_ids(5, seed=3)
+    assert a != runs.sample_example_ids(5, seed=4)
     assert len(set(a)) == 5
     Label.objects.filter(example_id=a[0]).delete()
-    assert a[0] not in services.sample_example_ids(10, seed=3)
-    with pytest.raises(services.EvalError):
-        services.sample_example_ids(5, seed=0, language="cobol")
+    assert a[0] not in runs.sample_example_ids(10, seed=3)
+    with pytest.raises(runs.EvalError):
+        runs.sample_example_ids(5, seed=0, language="cobol")
 
 
 def test_export_validation_split_from_the_manifest(tmp_path):
@@ -118,10 +118,10 @@ def test_export_validation_split_from_the_manifest(tmp_path):
     records.append({"key": "github.com/gone/repo@a..b", "split": "val"})
     (folder / "manifest.json").write_text(json.dumps({"records": records}))
     export = SFTExport.objects.create(name="x", folder=str(folder), state="succeeded")
-    assert services.export_example_ids(export.pk) == [examples[1].pk, examples[3].pk]
+    assert runs.export_example_ids(export.pk) == [examples[1].pk, examples[3].pk]
     missing = SFTExport.objects.create(name="y", folder=str(tmp_path / "nothing"))
-    with pytest.raises(services.EvalError, match="manifest"):
-        services.export_example_ids(missing.pk)
+    with pytest.raises(runs.EvalError, match="manifest"):
+        runs.export_example_ids(missing.pk)
 
 
 def test_evaluate_command_prints_the_table_and_writes_json(tmp_path, openai_server, capsys):  # noqa: F811
@@ -217,7 +217,7 @@ def test_cancel_stops_the_run_and_keeps_what_was_predicted(tmp_path, openai_serv
 
 def test_a_wrong_endpoint_fails_fast_with_a_clear_message(tmp_path, openai_server):  # noqa: F811
     examples = load_labeled(tmp_path, 12)
-    run = services.create_eval_run(
+    run = runs.create_eval_run(
         name="typo", example_ids=[e.pk for e in examples], examples_source="test", enqueue=False,
         base_url=openai_server.base_url.removesuffix("/v1"), model="loopback", concurrency=2)
     run = execute_job(run.job_label, run.pk)

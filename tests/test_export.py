@@ -1,4 +1,4 @@
-"""The pure SFT export (labeling/export.py): split, weights, augmentation, determinism.
+"""The pure SFT export (labeling/export/snapshot.py): split, weights, augmentation, determinism.
 
 Records are built from the generated harvested sample (tests/sample_data.py: eleven
 repositories, several languages) with labels made from the original human commits,
@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from gsctune.noise import junk_pattern_for, split_diff
-from gsctune.prompts import FINETUNE_SYSTEM_PROMPT, parse_user_turn
-from labeling import export as E
+from gsctune.domain.diffs import split_diff
+from gsctune.domain.noise import junk_pattern_for
+from gsctune.domain.prompts import FINETUNE_SYSTEM_PROMPT, parse_user_turn
+from labeling.export import snapshot as E
 from tests.sample_data import sample_examples
 
 
@@ -46,7 +47,7 @@ def examples() -> list[dict]:
 @pytest.fixture(scope="module")
 def records(examples) -> list[dict]:
     """The generated sample labeled by the offline baseline, verdicts spread over the four classes."""
-    from labeling.baseline import BASELINE_MODEL, label
+    from gsctune.domain.baseline import BASELINE_MODEL, label
 
     verdicts = ("accepted", "corrected", "unreviewed", "rejected")
     out = []
@@ -82,8 +83,8 @@ def read_jsonl(path: Path) -> list[dict]:
 def user_diff_chunks(row: dict) -> set[str]:
     """Digests of the non-junk file chunks of a row's diff (junk: what augmentation adds)."""
     _, diff, _ = parse_user_turn(row["messages"][1]["content"])
-    return {hashlib.sha1(chunk.encode()).hexdigest() for path, chunk in split_diff(diff)
-            if not junk_pattern_for(path)}
+    return {hashlib.sha1(fd.text.encode()).hexdigest() for fd in split_diff(diff)
+            if not junk_pattern_for(fd.path)}
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +96,7 @@ def sample_export(records, tmp_path_factory):
 
 def test_no_repository_in_both_splits(sample_export, records):
     result, out = sample_export
-    by_key = {E.example_key(r["example"]): r for r in records}
+    by_key = {E.record_key(r["example"]): r for r in records}
     repos = {"train": set(), "val": set()}
     for prov in result.manifest["records"]:
         repos[prov["split"]].add(E.normalize_repo(by_key[prov["key"]]["example"]["repo_url"]))
@@ -114,13 +115,13 @@ def test_no_validation_diff_nor_its_copies_in_train(sample_export):
 
 
 def test_augmentation_only_in_train_with_matching_gitignore(sample_export, records):
-    from gsctune.noise import is_ignored
+    from gsctune.domain.noise import is_ignored
 
     result, out = sample_export
     counts = result.manifest["counts"]
     assert counts["augmented_rows"] > 0
     assert counts["train_rows"] == counts["train_rows_before_augmentation"] + counts["augmented_rows"]
-    by_key = {E.example_key(r["example"]): r["example"] for r in records}
+    by_key = {E.record_key(r["example"]): r["example"] for r in records}
     val_keys = [p["key"] for p in result.manifest["records"] if p["split"] == "val" and p["rows"]]
     val_rows = read_jsonl(out / "val.jsonl")
     assert len(val_keys) == len(val_rows)
@@ -252,7 +253,7 @@ def test_character_truncation_marker_and_over_budget_report(examples, tmp_path):
     rows = read_jsonl(tmp_path / "train.jsonl")
     assert result.manifest["counts"]["truncated_examples"] == 1
     over = result.manifest["over_budget"]
-    assert [o["key"] for o in over] == [E.example_key(big)] and over[0]["unit"] == "characters"
+    assert [o["key"] for o in over] == [E.record_key(big)] and over[0]["unit"] == "characters"
     assert len(rows) == 1  # the over-budget row is reported, the other written
     result = E.export(recs, E.ExportOptions(val_fraction=0, max_diff_chars=2000, prompt="short"), str(tmp_path))
     rows = read_jsonl(tmp_path / "train.jsonl")
@@ -297,18 +298,18 @@ def test_options_are_validated():
 
 
 def test_a_forks_copy_of_a_validation_diff_never_reaches_train(examples, tmp_path):
-    from gsctune.noise import apply_noise, make_noise
+    from gsctune.domain.noise import apply_noise, make_noise
 
     original = examples[0]
     fork = dict(original, repo_url="github.com/someone/fork-of-" + original["repo_url"].rsplit("/", 1)[1])
-    noise = make_noise(E.example_key(fork), fork["changed_files"], seed=3, probability=1.0)
+    noise = make_noise(E.record_key(fork), fork["changed_files"], seed=3, probability=1.0)
     fork["changed_files"], fork["diff"] = apply_noise(fork["changed_files"], fork["diff"], noise)
     forked = make_record(fork, 2)
     forked["label"].update(noise_injected=True, injected_files=noise.files)
     other = make_record(next(ex for ex in examples if ex["repo_url"] != original["repo_url"]), 3)
     opts = E.ExportOptions(val_fraction=0.1, held_out=[original["repo_url"]])
     result = E.export([make_record(original, 1), forked, other], opts, str(tmp_path))
-    assert result.manifest["dropped_train_duplicates_of_val"] == [E.example_key(fork)]
+    assert result.manifest["dropped_train_duplicates_of_val"] == [E.record_key(fork)]
     assert result.manifest["counts"]["train_rows"] == 1
 
 

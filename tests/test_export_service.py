@@ -11,11 +11,12 @@ import pytest
 from django.core.management import call_command
 
 from gsctune.jobs import JobState, run_in_foreground
-from labeling import export
+from labeling.examples.services import import_examples_file
+from labeling.export import snapshot as export
+from labeling.export.services import build_records, create_export, label_verdicts, preview
+from labeling.labels import store_label
 from labeling.models import Example, Label, SFTExport
-from labeling.services import import_examples_file
-from labeling.services_export import build_records, create_export, label_verdicts, preview
-from labeling.services_review import record_verdict
+from labeling.review.services import record_verdict
 from tests import sample_data
 
 PER_REPO = 4
@@ -43,8 +44,8 @@ def load(tmp_path: Path, lines: list[str]) -> None:
     path.write_text("".join(lines), encoding="utf-8")
     import_examples_file(path)
     for example in Example.objects.order_by("key"):
-        Label.objects.create(example=example, source=Label.Source.TEACHER, model="baseline",
-                             commits=commits_of(example), gitignore=[])
+        store_label(Label(example=example, source=Label.Source.TEACHER, model="baseline",
+                          commits=commits_of(example), gitignore=[]))
 
 
 @pytest.fixture
@@ -95,7 +96,7 @@ def test_snapshot_exports_revisions_and_never_rejected(reviewed, tmp_path):
     corrected = [a for a in answers if a["commits"][0]["subject"].startswith("docs(human): corrected")]
     n_corrected = sum(1 for kind in reviewed.values() if kind == "correct")
     assert len({a["commits"][0]["subject"] for a in corrected}) == n_corrected
-    for key, prov in exported.items():
+    for prov in exported.values():
         if prov["verdict"] == "corrected":
             revision = Label.objects.get(pk=prov["label_id"])
             assert revision.source == Label.Source.HUMAN and revision.revision_of_id
@@ -129,7 +130,7 @@ def test_labeled_jsonl_round_trips_through_the_import(reviewed, tmp_path, django
                                     enqueue=False), stream=io.StringIO())
     lines = (tmp_path / "s" / "labeled.jsonl").read_text().splitlines()
     first = json.loads(lines[0])
-    label = Label.objects.filter(example__key=export.example_key(first)).exclude(source="human").first()
+    label = Label.objects.filter(example__key=export.record_key(first)).exclude(source="human").first()
     assert first["label"]["commits"] and set(first) >= {"noise_injected", "injected_files", "label"}
     assert label is not None
 
@@ -146,14 +147,14 @@ def test_preview_counts_without_diffs(reviewed):
 
 
 def test_noise_from_labeling_is_in_the_exported_diff(db, tmp_path):
-    from gsctune.noise import make_noise
+    from gsctune.domain.noise import make_noise
 
     load(tmp_path, sample_lines(per_repo=1)[:2])
     label = Label.objects.order_by("id").first()
     noise = make_noise(label.example.key, list(label.example.changed_files), seed=1, probability=1.0)
     label.noise_injected, label.injected_files, label.noise_diff = True, noise.files, noise.diff
     label.gitignore = noise.gitignore
-    label.save()
+    store_label(label)
     records = build_records()
     rec = next(r for r in records if r["label"]["id"] == label.pk)
     assert rec["example"]["diff"].endswith(noise.diff)
@@ -169,7 +170,7 @@ def test_command_prints_the_snapshot_id(reviewed, tmp_path):
     assert (tmp_path / "cli" / "train.jsonl").stat().st_size > 0
     assert "train rows" in err.getvalue()
     row = json.loads((tmp_path / "cli" / "train.jsonl").read_text().splitlines()[0])
-    from gsctune.prompts import FINETUNE_SYSTEM_PROMPT
+    from gsctune.domain.prompts import FINETUNE_SYSTEM_PROMPT
 
     assert row["messages"][0]["content"] == FINETUNE_SYSTEM_PROMPT
 
@@ -194,7 +195,7 @@ def test_bad_tokenizer_fails_the_job_with_a_clear_error(reviewed, tmp_path):
 
 
 def test_teacher_and_prompt_version_select_and_write_the_system_prompt(db, tmp_path):
-    from gsctune.prompts import system_text
+    from gsctune.domain.prompts import system_text
     from labeling.models import PromptVersion, Teacher
 
     load(tmp_path, sample_lines(per_repo=1)[:4])
@@ -203,7 +204,7 @@ def test_teacher_and_prompt_version_select_and_write_the_system_prompt(db, tmp_p
                                            sample_output="")
     chosen = Label.objects.order_by("example__key").first()
     chosen.teacher, chosen.prompt_version = teacher, version
-    chosen.save()
+    store_label(chosen)
     opts = export.ExportOptions(include_unreviewed=True, val_fraction=0, teachers=[teacher.name],
                                 weights={"unreviewed": 1})  # one row, not a hash draw at the default 0.5
     job = run_in_foreground(create_export(opts, folder=tmp_path / "s", enqueue=False), stream=io.StringIO())

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from gsctune.prompts import parse_user_turn
-from labeling import export as E
+from gsctune.domain.prompts import parse_user_turn
+from labeling.export import snapshot as E
 from tests.sample_data import sample_examples
 from tests.test_export import make_record
 

@@ -4,9 +4,10 @@ import json
 import pytest
 
 from gsctune.jobs import JobState, execute_job
-from labeling import export
+from labeling.export import snapshot as export
+from labeling.export.services import create_export, preview
+from labeling.labels import store_label
 from labeling.models import Example, Label
-from labeling.services_export import create_export, preview
 
 from .factories import harvested, write_jsonl
 
@@ -14,15 +15,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _unreviewed_labels(tmp_path, n: int = 60) -> None:
-    from labeling.services import import_examples_file
+    from labeling.examples.services import import_examples_file
 
     path = tmp_path / "many.jsonl"
     write_jsonl(path, [harvested(i * 2, repo_url=f"github.com/org/repo{i % 12}") for i in range(n)])
     import_examples_file(path)
     for example in Example.objects.all():
-        Label.objects.create(example=example, source=Label.Source.TEACHER, model="t",
-                             commits=[{"subject": "feat(app): import sys", "files": list(example.changed_files),
-                                       "body": "", "issues": []}])
+        store_label(Label(example=example, source=Label.Source.TEACHER, model="t",
+                          commits=[{"subject": "feat(app): import sys", "files": list(example.changed_files),
+                                    "body": "", "issues": []}]))
 
 
 def _opts(**weights) -> export.ExportOptions:

@@ -4,8 +4,8 @@ needs, and counts a corrected label as corrected."""
 import pytest
 from django.urls import reverse
 
-from labeling.services_review import QueueFilter, gate_stats, next_item, queue_items, record_verdict
-from tests.review_factories import make_labels
+from labeling.review.services import QueueFilter, gate_stats, next_item, queue_items, record_verdict
+from tests.factories import make_labels
 
 pytestmark = pytest.mark.django_db
 

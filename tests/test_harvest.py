@@ -6,8 +6,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from labeling.examples.services import import_examples_file, parse_example
 from labeling.models import Example
-from labeling.services import import_examples_file, parse_example
 
 pytestmark = pytest.mark.django_db
 

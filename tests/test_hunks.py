@@ -31,7 +31,7 @@ from gsctune.domain.hunks import (
 
 SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "harvest-public.jsonl"
 _ENV = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
-# The harvester's pinned options (labeling/harvest.py) and the tool's (git-smart-commit `_git`).
+# The harvester's pinned options (labeling/examples/harvest.py) and the tool's (git-smart-commit `_git`).
 HARVEST_GIT = ["-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false", "-c", "diff.renames=true"]
 TOOL_GIT = ["-c", "core.quotePath=false"]
 

@@ -5,8 +5,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from labeling.examples.services import import_examples_file
 from labeling.models import Example, Label
-from labeling.services import import_examples_file
 
 from .factories import harvested, write_jsonl
 from .sample_data import SHARED_SAMPLE

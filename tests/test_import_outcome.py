@@ -8,8 +8,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from gsctune.jobs import JobState, execute_job
+from labeling.examples.services import create_import_job
 from labeling.models import Example
-from labeling.services import create_import_job
 
 from .factories import harvested, write_jsonl
 

@@ -6,8 +6,8 @@ import pytest
 
 from evaluation.models import EvalRun
 from gsctune.jobs import JobState, error_reason, execute_job, job_models
-from labeling.models import ImportJob, LabelingRun, SFTExport, Teacher
-from labeling.services_labeling import default_prompt_version
+from labeling.models import CaptureJob, ImportJob, LabelingRun, SFTExport, Teacher
+from labeling.runs.services import default_prompt_version
 from training.models import AdapterMerge, TrainingRun
 
 pytestmark = pytest.mark.django_db
@@ -40,7 +40,7 @@ def _chained():
 
 
 def _ours():
-    from evaluation.services import EvalError
+    from evaluation.runs import EvalError
 
     raise EvalError("the first 8 requests all failed (connection refused); check the base URL")
 
@@ -106,6 +106,7 @@ def _failed_jobs(error: str) -> list:
         run,
         AdapterMerge.objects.create(run=run, state=JobState.FAILED, error=error),
         EvalRun.objects.create(name="e", state=JobState.FAILED, error=error),
+        CaptureJob.objects.create(state=JobState.FAILED, error=error),
     ]
 
 

@@ -5,8 +5,8 @@ import pytest
 from django.utils import timezone
 
 from gsctune.jobs import JobState, execute_job, recover_orphaned_jobs, run_in_foreground
+from labeling.examples.services import create_import_job
 from labeling.models import ImportJob
-from labeling.services import create_import_job
 
 from .factories import harvested, write_jsonl
 

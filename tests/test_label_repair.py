@@ -12,11 +12,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from gsctune.jobs import execute_job
-from labeling.export import ExportOptions
+from labeling.export.services import create_export
+from labeling.export.snapshot import ExportOptions
 from labeling.models import Label, Review, ReviewItem
-from labeling.services_export import create_export
-from labeling.services_review import ReviewError, clean_correction, record_verdict
-from tests.review_factories import good_commits, make_example, make_label
+from labeling.review.services import ReviewError, clean_correction, record_verdict
+from tests.factories import good_commits, make_example, make_label
 
 # What the broken review page put into every correction's .gitignore.
 JUNK = ['{{ label.gitignore|join:"', '" }}']

@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from gsctune.jobs import execute_job
 from labeling.models import LabelingRun, PromptVersion, Teacher
-from labeling.services_labeling import SelectionError, create_run, default_prompt_version, teacher_title
+from labeling.runs.services import SelectionError, create_run, default_prompt_version, teacher_title
 
 from .factories import make_examples
 
@@ -59,7 +59,7 @@ def test_concurrency_must_be_at_least_one_and_at_most_the_teachers_maximum(staff
 
 
 def test_every_non_obvious_field_has_help_and_the_forms_share_the_layout(staff_client, teacher):
-    from labeling.forms_labeling import LabelingRunForm, PromptVersionForm
+    from labeling.runs.forms import LabelingRunForm, PromptVersionForm
 
     assert [f.name for f in LabelingRunForm() if not f.help_text] == []
     assert [f.name for f in PromptVersionForm() if not f.help_text] == []

@@ -10,8 +10,14 @@ from django.core.management import CommandError, call_command
 
 from gsctune.jobs import JobState, execute_job
 from labeling.models import Label, LabelFailure, LabelingRun, PromptVersion, Teacher
-from labeling.services_labeling import (SelectionError, create_prompt_version, create_run, default_prompt_version,
-                                        label_messages, resolve_selection)
+from labeling.runs.services import (
+    SelectionError,
+    create_prompt_version,
+    create_run,
+    default_prompt_version,
+    label_messages,
+    resolve_selection,
+)
 from tests.openai_server import FaultMix
 
 from .conftest import wait_for
@@ -62,7 +68,7 @@ def test_fault_mix_loses_nothing_and_rerun_labels_the_failures(openai_server, tm
     assert Label.objects.filter(run=run).count() == 120
     assert run.progress_done == 120 and run.progress_failed == 0
     assert openai_server.stats.requests - requests_before == len(failed)  # only the failures were retried
-    assert LabelFailure.objects.filter(run=run, resolved=False).count() == 0
+    assert LabelFailure.objects.filter(run=run).exclude(state="resolved").count() == 0
 
 
 def test_tokens_and_cost_equal_what_the_server_reported(openai_server, tmp_path):

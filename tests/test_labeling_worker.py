@@ -3,7 +3,7 @@ import pytest
 
 from gsctune.jobs import JobState
 from labeling.models import Label, LabelFailure, LabelingRun, Teacher
-from labeling.services_labeling import create_run
+from labeling.runs.services import create_run
 
 from .conftest import LiveWorker, wait_for
 from .factories import make_examples

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from gsctune.llm_client import ClientConfig, TeacherClient, parse_retry_after
-from gsctune.prompts import build_messages
+from gsctune.domain.llm_client import ClientConfig, TeacherClient, parse_retry_after
+from gsctune.domain.prompts import build_messages
 
 EXAMPLE = {"changed_files": ["src/a.py", "tests/test_a.py"],
            "diff": "diff --git a/src/a.py b/src/a.py\n--- a/src/a.py\n+++ b/src/a.py\n@@ -1 +1 @@\n-x\n+y\n"}

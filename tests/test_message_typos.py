@@ -3,7 +3,7 @@ import ast
 import re
 from pathlib import Path
 
-from gsctune.proposal import parse_proposal
+from gsctune.domain.proposal import parse_proposal
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ("gsctune", "labeling", "training", "evaluation")

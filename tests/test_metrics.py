@@ -3,8 +3,8 @@ import math
 
 import pytest
 
-from evaluation import metrics, stats
-from evaluation.metrics import adjusted_rand, grouping_scores, pair_f1, score_prediction
+from gsctune.domain import metrics, stats
+from gsctune.domain.metrics import adjusted_rand, grouping_scores, pair_f1, score_prediction
 
 DIFF = """diff --git a/src/client.py b/src/client.py
 +class HttpClient:

@@ -1,7 +1,8 @@
 """Junk injection is deterministic, realistic and covered by its gitignore patterns."""
 
-from gsctune.noise import (CATALOGUE, apply_noise, gitignore_matches, is_ignored, junk_pattern_for,
-                           make_noise, split_diff)
+from gsctune.domain.diffs import diff_paths
+from gsctune.domain.gitignore import is_ignored
+from gsctune.domain.noise import CATALOGUE, apply_noise, junk_pattern_for, make_noise
 
 FILES = ["src/app/core.py", "tests/test_core.py"]
 DIFF = ("diff --git a/src/app/core.py b/src/app/core.py\nindex 1..2 100644\n--- a/src/app/core.py\n"
@@ -56,15 +57,15 @@ def test_apply_noise_appends_junk_after_the_real_change():
     files, diff = apply_noise(FILES, DIFF, noise)
     assert files == FILES + noise.files
     assert diff == DIFF + noise.diff
-    assert [p for p, _ in split_diff(diff)] == FILES + noise.files
+    assert diff_paths(diff) == FILES + noise.files
     assert apply_noise(FILES, DIFF.rstrip("\n"), noise)[1] == DIFF + noise.diff
 
 
 def test_gitignore_matching():
-    assert gitignore_matches("__pycache__/", "a/__pycache__/x.pyc")
-    assert not gitignore_matches("__pycache__/", "__pycache__")
-    assert gitignore_matches("*.swp", "src/.x.swp")
-    assert gitignore_matches("/build/", "build/x.o")
-    assert not gitignore_matches("/build/", "src/build/x.o")
-    assert gitignore_matches("docs/.env", "docs/.env")
-    assert not gitignore_matches("!keep", "keep")
+    assert is_ignored("a/__pycache__/x.pyc", ["__pycache__/"])
+    assert not is_ignored("__pycache__", ["__pycache__/"])
+    assert is_ignored("src/.x.swp", ["*.swp"])
+    assert is_ignored("build/x.o", ["/build/"])
+    assert not is_ignored("src/build/x.o", ["/build/"])
+    assert is_ignored("docs/.env", ["docs/.env"])
+    assert not is_ignored("keep", ["!keep"])

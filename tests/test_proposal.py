@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from gsctune.proposal import Commit, Issue, Proposal, parse_proposal, parse_subject
+from gsctune.domain.proposal import Commit, Issue, Proposal, parse_proposal, parse_subject
 
 VALID = {
     "commits": [

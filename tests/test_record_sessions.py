@@ -13,9 +13,9 @@ from evaluation.proxy.run import start_proxy
 from evaluation.proxy.store import flush
 from gsctune.domain.hunks import example_hunks
 from gsctune.domain.protocol import ToolSession
+from labeling.export.services import build_records
 from labeling.models import Label, ReviewItem
-from labeling.services_export import build_records
-from labeling.services_review import QueueFilter, queue_items, record_verdict
+from labeling.review.services import QueueFilter, queue_items, record_verdict
 from tests.proxy_upstream import SUMMARY, ScriptedUpstream
 
 DIFF_A = """\

@@ -8,8 +8,8 @@ from django.test import Client
 from django.urls import reverse
 
 from labeling.models import Review, ReviewItem
-from labeling.services_review import QueueFilter, next_item, record_verdict, undo_last
-from tests.review_factories import make_labels
+from labeling.review.services import QueueFilter, next_item, record_verdict, undo_last
+from tests.factories import make_labels
 
 pytestmark = pytest.mark.django_db
 

@@ -21,7 +21,7 @@ from django.test import Client
 from django.urls import reverse
 
 from labeling.models import Review, ReviewItem
-from tests.review_factories import make_labels
+from tests.factories import make_labels
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -120,7 +120,7 @@ def test_four_reviewers_lose_nothing_and_store_nothing_twice(live_server, django
                     # The same verdict twice at the same moment (a retry racing the first send).
                     twin = Browser(live_server.url, sessions[i][1])
                     answers = []
-                    t = threading.Thread(target=lambda: answers.append(twin.verdict(label, body)))
+                    t = threading.Thread(target=lambda a=answers, w=twin, lb=label, bd=body: a.append(w.verdict(lb, bd)))
                     t.start()
                     answers.append(b.verdict(label, body))
                     t.join(60)

@@ -1,19 +1,19 @@
 """Review services: findings on save, queues, leases (also under concurrency), verdicts, undo, gate."""
 
 import threading
-from decimal import Decimal
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
+from labeling.labels import store_labels
 from labeling.models import Label, Review, ReviewItem, Teacher
-from labeling.services_review import (
+from labeling.review.services import (
     QueueFilter,
     ReviewError,
     cohen_kappa,
-    ensure_review_items,
     gate_stats,
     latest_verdicts,
     next_item,
@@ -22,7 +22,7 @@ from labeling.services_review import (
     similarity_to_original,
     undo_last,
 )
-from tests.review_factories import good_commits, make_example, make_label, make_labels
+from tests.factories import good_commits, make_example, make_label, make_labels
 
 pytestmark = pytest.mark.django_db
 
@@ -43,11 +43,9 @@ def test_storing_a_label_runs_checks_and_queues_it():
     assert 0 <= item.gate_rank < 1
 
 
-def test_labels_stored_in_bulk_are_queued_on_demand():
+def test_labels_stored_in_a_batch_are_checked_and_queued():
     example = make_example(1)
-    Label.objects.bulk_create([Label(example=example, source="imported", model="bulk", commits=[])])
-    assert not ReviewItem.objects.exists()
-    assert ensure_review_items() == 1
+    store_labels([Label(example=example, source="imported", model="bulk", commits=[])])
     label = Label.objects.get()
     assert [f["check"] for f in label.findings] == ["dropped_file"] * 3
     assert ReviewItem.objects.get().n_findings == 3

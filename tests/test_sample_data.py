@@ -8,8 +8,8 @@ from collections import defaultdict
 import pytest
 from django.core.management import call_command
 
+from labeling.examples.services import parse_example
 from labeling.models import Example
-from labeling.services import parse_example
 
 from .conftest import ROOT
 from .sample_data import PER_REPO, REPOS, build_repository, sample_examples, sample_repositories

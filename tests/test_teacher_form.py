@@ -3,13 +3,14 @@ import json
 import re
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from django.test import Client
 from django.urls import reverse
 
+from gsctune.domain.baseline import JSONHandler
 from labeling.models import Teacher
 
 pytestmark = pytest.mark.django_db
@@ -23,6 +24,7 @@ class Recorder(ThreadingHTTPServer):
     """A loopback OpenAI-style server that records what it was sent (path, Authorization, body)."""
 
     daemon_threads = True
+    verbose = False  # JSONHandler logs requests only for a verbose server
 
     def __init__(self, models=("m-small", "m-large"), models_status=200, chat_status=200, body_401=""):
         super().__init__(("127.0.0.1", 0), _RecorderHandler)
@@ -35,19 +37,7 @@ class Recorder(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}/v1"
 
 
-class _RecorderHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def _send(self, status: int, payload: dict) -> None:
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+class _RecorderHandler(JSONHandler):
 
     def _record(self, body: bytes = b"") -> None:
         self.server.requests.append({"method": self.command, "path": self.path, "body": body,
@@ -132,7 +122,7 @@ def test_browser_bounds_are_in_the_html(staff_client):
 
 
 def test_every_field_has_help_and_the_page_uses_the_shared_layout(staff_client):
-    from labeling.forms_labeling import TeacherForm
+    from labeling.runs.forms import TeacherForm
 
     form = TeacherForm()
     assert all(field.help_text for field in form), [f.name for f in form if not f.help_text]

@@ -17,15 +17,17 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.urls.exceptions import Resolver404
 
+from evaluation.comparisons import CRITERIA, build_comparison_set, record_vote
 from evaluation.models import EvalRun, Prediction, RecordedSession
-from evaluation.services import CRITERIA, build_comparison_set, create_eval_run, record_vote
+from evaluation.runs import create_eval_run
 from gsctune.jobs import JobState, execute_job
-from labeling.export import ExportOptions
+from labeling.export.services import create_export
+from labeling.export.snapshot import ExportOptions
 from labeling.models import CaptureJob, ImportJob, LabelFailure, ProtocolVersion, Review, Teacher
-from labeling.services_export import create_export
-from labeling.services_labeling import create_run as create_labeling_run
-from labeling.services_review import record_verdict
-from tests.review_factories import DIFF, make_example, make_label
+from labeling.review.services import record_verdict
+from labeling.runs.services import create_run as create_labeling_run
+from tests.factories import REVIEW_DIFF as DIFF
+from tests.factories import make_example, make_label
 from training import services as training
 from training.models import TrainingMetric
 

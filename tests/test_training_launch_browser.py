@@ -11,20 +11,15 @@ from django.urls import reverse
 
 from gsctune.jobs import JobState
 from labeling.models import SFTExport
-from tests.conftest import browser_login
+from tests.conftest import BROWSER_TEST, browser_login
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not os.path.exists(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")),
-                       reason="Debian's chromium is not installed (scripts/ensure_chromium.sh)"),
-]
+pytestmark = BROWSER_TEST
 
 
 @pytest.fixture
 def export(tmp_path):
     """A real export (labeling.export, character budget) of every 30th example of the shared sample."""
-    from labeling import export as E
+    from labeling.export import snapshot as E
     from tests.fixtures_training import sample_examples
     from tests.test_export import make_record
 

@@ -98,21 +98,28 @@ def test_no_url_answers_a_server_error_to_anyone(visitors):
     assert errors == []
 
 
+def _login_required_routes():
+    """Every route whose view needs a login (login, healthz and the admin's own views excepted)."""
+    return [pytest.param(route, pattern, id=pattern.name or route) for route, pattern in _patterns()
+            if getattr(pattern.callback, "login_required", True)]
+
+
 @pytest.mark.django_db
-def test_anonymous_visitors_are_sent_to_the_login_page(visitors):
-    anonymous = visitors["anonymous"]
-    checked = 0
-    for url, pattern in _walk():
-        if not getattr(pattern.callback, "login_required", True):
-            continue  # login, healthz and the admin's own views
+@pytest.mark.parametrize("route, pattern", _login_required_routes())
+def test_anonymous_visitors_are_sent_to_the_login_page(route, pattern):
+    """The one login-required test: every such route, GET and POST, with every bad parameter value."""
+    anonymous = Client(raise_request_exception=False)
+    for url in _urls(route):
         for method in ("get", "post"):
             response = getattr(anonymous, method)(url)
             assert response.status_code == 302, f"{method} {url}"
             if response["Location"].startswith("/admin/login/"):  # the admin's views hand over to the app's login
                 response = anonymous.get(response["Location"])
             assert response["Location"].startswith(reverse("login") + "?next="), f"{method} {url}"
-            checked += 1
-    assert checked > 80
+
+
+def test_the_login_walk_covers_the_app():
+    assert len(_login_required_routes()) > 50
 
 
 @pytest.mark.django_db
@@ -174,8 +181,9 @@ def test_methods_limit_the_check_to_those_methods(rf, django_user_model):
 def objects(tmp_path):
     """One stored object of each kind the URLs point at, failed jobs among them."""
     from evaluation.models import EvalRun, Prediction
+    from labeling.labels import store_label
     from labeling.models import ImportJob, Label, LabelingRun, SFTExport, Teacher
-    from labeling.services_labeling import default_prompt_version
+    from labeling.runs.services import default_prompt_version
     from training.models import AdapterMerge, TrainingRun
 
     from .factories import make_examples
@@ -183,9 +191,9 @@ def objects(tmp_path):
     example = make_examples(tmp_path, 1)[0]
     teacher = Teacher.objects.create(name="t", base_url="http://127.0.0.1:9/v1", model="m")
     prompt = default_prompt_version()
-    label = Label.objects.create(example=example, source=Label.Source.TEACHER, model="m", teacher=teacher,
-                                 commits=[{"subject": "feat: add sys", "files": example.changed_files, "body": "",
-                                           "issues": []}])
+    label = store_label(Label(example=example, source=Label.Source.TEACHER, model="m", teacher=teacher,
+                              commits=[{"subject": "feat: add sys", "files": example.changed_files, "body": "",
+                                        "issues": []}]))
     export = SFTExport.objects.create(state="failed", error="ValueError: no labels")
     run = TrainingRun.objects.create(base_model="tiny", export=export, state="failed", error="x")
     eval_run = EvalRun.objects.create(name="e", base_url="http://127.0.0.1:9/v1", model="m", example_ids=[example.pk])

@@ -34,7 +34,7 @@ class TrainConfig:
     base_model: str
     data_dir: str
     output_dir: str
-    backend: str = "trl"  # "trl" or "unsloth"
+    backend: str = "unsloth"  # "unsloth" or "trl"
     precision: str = "bf16"  # "bf16" (LoRA) or "4bit" (QLoRA)
     lora_r: int = 32
     lora_alpha: int = 64
@@ -58,7 +58,7 @@ class TrainConfig:
     logging_steps: int = 1
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
+    def from_dict(cls, data: dict) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

@@ -15,6 +15,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from training.backends import LINEAR_TARGETS
+
 GB = 1e9
 GPUS = {"H100 80GB": 80.0, "H200 141GB": 141.0, "A100 80GB": 80.0}
 # Dense bf16 peak TFLOP/s and the fraction of it LoRA training usually reaches (MoE runs far lower).
@@ -85,7 +87,7 @@ class Shapes:
     tied: bool = False
 
     @classmethod
-    def from_config(cls, cfg: dict) -> "Shapes":
+    def from_config(cls, cfg: dict) -> Shapes:
         cfg = cfg.get("text_config", cfg)
         heads = cfg["num_attention_heads"]
         experts = cfg.get("num_experts") or cfg.get("num_local_experts") or 0
@@ -165,7 +167,7 @@ def estimate(
 ) -> Estimate:
     """Estimate peak GPU memory (GB) and hours per epoch for one LoRA configuration."""
     s = Shapes.from_config(config)
-    targets = set(target_modules or ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    targets = set(target_modules or LINEAR_TARGETS)
     moe = s.experts > 0
     attn = s.attention()
     embed = s.vocab * s.hidden * (1 if s.tied else 2)

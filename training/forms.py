@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from django import forms
 
 from gsctune.jobs import JobState
 from labeling.models import SFTExport
 
 from . import rules
-from .backends import LINEAR_TARGETS
-from .entry import TrainConfig
+from .defaults import DEFAULTS
 from .models import BASE_MODEL_PRESETS, AdapterMerge, TrainingRun
 
 # (legend, help, fields): the order a person fills the form in.
@@ -67,10 +64,7 @@ HELP = {
 
 def _seed_plan() -> dict:
     """The seed plan's settings: TrainConfig's defaults (the entry's) on Qwen3-Coder-30B-A3B with Unsloth."""
-    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)
-                if f.default is not dataclasses.MISSING and f.name in LAUNCH_FIELDS}
-    return defaults | {"base_model": BASE_MODEL_PRESETS[0], "backend": TrainingRun.Backend.UNSLOTH,
-                       "target_modules": list(LINEAR_TARGETS), "train_experts": True}
+    return {k: v for k, v in DEFAULTS.items() if k in LAUNCH_FIELDS} | {"base_model": BASE_MODEL_PRESETS[0]}
 
 
 def presets() -> list[dict]:
@@ -88,10 +82,10 @@ def presets() -> list[dict]:
 
 class LaunchForm(forms.ModelForm):
     preview_run: TrainingRun | None = None  # set by clean() once the settings can be read
-    target_modules = forms.CharField(initial=" ".join(LINEAR_TARGETS), label="Target modules",
+    target_modules = forms.CharField(initial=" ".join(DEFAULTS["target_modules"]), label="Target modules",
                                      help_text="Projection names, space separated (all linear layers by default).")
-    scheduler = forms.ChoiceField(initial="cosine", help_text=HELP["scheduler"])
-    optimizer = forms.ChoiceField(initial="adamw_8bit", help_text=HELP["optimizer"])
+    scheduler = forms.ChoiceField(initial=DEFAULTS["scheduler"], help_text=HELP["scheduler"])
+    optimizer = forms.ChoiceField(initial=DEFAULTS["optimizer"], help_text=HELP["optimizer"])
 
     class Meta:
         model = TrainingRun

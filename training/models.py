@@ -12,6 +12,8 @@ from django.urls import reverse
 
 from gsctune.jobs import Job
 
+from .defaults import DEFAULTS
+
 BASE_MODEL_PRESETS = [
     "Qwen/Qwen3-Coder-30B-A3B-Instruct",
     "Qwen/Qwen3-8B",
@@ -22,7 +24,7 @@ GPU_CHOICES = [("H100 80GB", "H100 80 GB"), ("H200 141GB", "H200 141 GB"), ("A10
 
 
 def default_targets() -> list[str]:
-    return ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    return list(DEFAULTS["target_modules"])
 
 
 class TrainingRun(Job):
@@ -45,26 +47,26 @@ class TrainingRun(Job):
     data_dir = models.CharField(max_length=1000, blank=True,
                                 help_text="Folder with train.jsonl and val.jsonl (the export's, when one is chosen).")
     base_model = models.CharField(max_length=500, help_text="Hugging Face id or local folder.")
-    backend = models.CharField(max_length=10, choices=Backend.choices, default=Backend.UNSLOTH)
-    precision = models.CharField(max_length=5, choices=Precision.choices, default=Precision.BF16)
-    lora_r = models.PositiveIntegerField("LoRA rank", default=32, validators=[MinValueValidator(1), MaxValueValidator(1024)])
-    lora_alpha = models.PositiveIntegerField("LoRA alpha", default=64, validators=[MinValueValidator(1)])
-    lora_dropout = models.FloatField("LoRA dropout", default=0.0, validators=[MinValueValidator(0), MaxValueValidator(0.9)])
+    backend = models.CharField(max_length=10, choices=Backend.choices, default=DEFAULTS["backend"])
+    precision = models.CharField(max_length=5, choices=Precision.choices, default=DEFAULTS["precision"])
+    lora_r = models.PositiveIntegerField("LoRA rank", default=DEFAULTS["lora_r"], validators=[MinValueValidator(1), MaxValueValidator(1024)])
+    lora_alpha = models.PositiveIntegerField("LoRA alpha", default=DEFAULTS["lora_alpha"], validators=[MinValueValidator(1)])
+    lora_dropout = models.FloatField("LoRA dropout", default=DEFAULTS["lora_dropout"], validators=[MinValueValidator(0), MaxValueValidator(0.9)])
     target_modules = models.JSONField(default=default_targets)
-    train_experts = models.BooleanField(default=True, help_text="On MoE models, LoRA on the expert weights too.")
-    learning_rate = models.FloatField(default=1.5e-4, validators=[MinValueValidator(0)])
-    batch_size = models.PositiveIntegerField(default=4, validators=[MinValueValidator(1)])
-    grad_accum = models.PositiveIntegerField(default=4, validators=[MinValueValidator(1)])
-    epochs = models.FloatField(default=3.0, validators=[MinValueValidator(0)])
-    max_steps = models.IntegerField(default=-1, help_text="-1: run the epochs.")
-    warmup_ratio = models.FloatField(default=0.1, validators=[MinValueValidator(0), MaxValueValidator(0.99)])
-    scheduler = models.CharField(max_length=40, default="cosine")
-    max_length = models.PositiveIntegerField(default=8192, validators=[MinValueValidator(16)])
-    packing = models.BooleanField(default=False)
-    assistant_only_loss = models.BooleanField(default=True)
-    optimizer = models.CharField(max_length=40, default="adamw_8bit")
-    seed = models.IntegerField(default=3407)
-    eval_steps = models.FloatField(default=0.1, help_text="Evaluate every N steps, or a fraction (<1) of all steps.")
+    train_experts = models.BooleanField(default=DEFAULTS["train_experts"], help_text="On MoE models, LoRA on the expert weights too.")
+    learning_rate = models.FloatField(default=DEFAULTS["learning_rate"], validators=[MinValueValidator(0)])
+    batch_size = models.PositiveIntegerField(default=DEFAULTS["batch_size"], validators=[MinValueValidator(1)])
+    grad_accum = models.PositiveIntegerField(default=DEFAULTS["grad_accum"], validators=[MinValueValidator(1)])
+    epochs = models.FloatField(default=DEFAULTS["epochs"], validators=[MinValueValidator(0)])
+    max_steps = models.IntegerField(default=DEFAULTS["max_steps"], help_text="-1: run the epochs.")
+    warmup_ratio = models.FloatField(default=DEFAULTS["warmup_ratio"], validators=[MinValueValidator(0), MaxValueValidator(0.99)])
+    scheduler = models.CharField(max_length=40, default=DEFAULTS["scheduler"])
+    max_length = models.PositiveIntegerField(default=DEFAULTS["max_length"], validators=[MinValueValidator(16)])
+    packing = models.BooleanField(default=DEFAULTS["packing"])
+    assistant_only_loss = models.BooleanField(default=DEFAULTS["assistant_only_loss"])
+    optimizer = models.CharField(max_length=40, default=DEFAULTS["optimizer"])
+    seed = models.IntegerField(default=DEFAULTS["seed"])
+    eval_steps = models.FloatField(default=DEFAULTS["eval_steps"], help_text="Evaluate every N steps, or a fraction (<1) of all steps.")
 
     gpu = models.CharField("GPU", max_length=20, choices=GPU_CHOICES, default="H100 80GB")
     gpu_memory_gb = models.FloatField("GPU memory (GB)", null=True, blank=True, help_text="For a custom GPU.")
@@ -81,10 +83,6 @@ class TrainingRun(Job):
     def get_absolute_url(self) -> str:
         return reverse("training-detail", args=[self.pk])
 
-    def perform(self, progress) -> None:
-        from .services import run_training
-
-        run_training(self, progress)
 
     @property
     def last_train_loss(self) -> float | None:
@@ -162,10 +160,6 @@ class AdapterMerge(Job):
     def get_absolute_url(self) -> str:
         return reverse("training-detail", args=[self.run_id])
 
-    def perform(self, progress) -> None:
-        from .services import run_merge
-
-        run_merge(self, progress)
 
 
 def artifacts_root() -> Path:

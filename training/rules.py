@@ -228,7 +228,7 @@ def launch_problems(run) -> list[tuple[str, str]]:
 # --------------------------------------------------------------------------- examples that keep their answer
 
 
-def answer_problem(loss: "est.AnswerLoss") -> str | None:
+def answer_problem(loss: est.AnswerLoss) -> str | None:
     """The refusal when max length would leave no train example with any answer token to learn from."""
     if loss.total and loss.lost_all == loss.total:
         return (f"{loss.message()}: no train example would keep an answer token to learn from. Raise max length "

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from gsctune.charts import nice_ticks
+from gsctune.charts import PALETTE, line_chart, thin
 from gsctune.jobs import JobCancelled
 
 from . import estimate as est
@@ -380,51 +380,19 @@ def run_numbers(run: TrainingRun) -> RunNumbers:
                       eta=eta, cost_so_far=cost, cost_projected=projected)
 
 
-MAX_CHART_POINTS = 400
-
-
-def _thin(points: list[tuple]) -> list[tuple]:
-    """Keep a long run's page light: every k-th point (and the last one)."""
-    if len(points) <= MAX_CHART_POINTS:
-        return points
-    stride = -(-len(points) // MAX_CHART_POINTS)
-    return points[::stride] + ([points[-1]] if (len(points) - 1) % stride else [])
-
-
-PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4d7c0f", "#be185d"]
-
-
 def chart(runs: list[TrainingRun], width: int = 640, height: int = 240, pad: int = 36) -> dict:
-    """Loss and eval-loss curves of one or several runs as SVG polyline coordinates (drawn server-side)."""
+    """Loss and eval-loss curves of one or several runs (drawn server-side, see gsctune.charts)."""
     series = []
     for i, run in enumerate(runs):
         color = PALETTE[i % len(PALETTE)]
         rows = list(run.metrics.order_by("step").values_list("kind", "step", "loss", "eval_loss"))
-        train = _thin([(s, v) for k, s, v, _ in rows if k == "train" and v is not None])
-        evals = _thin([(s, v) for k, s, _, v in rows if k == "eval" and v is not None])
+        train = thin([(s, v) for k, s, v, _ in rows if k == "train" and v is not None])
+        evals = thin([(s, v) for k, s, _, v in rows if k == "eval" and v is not None])
         if train:
             series.append({"run": run, "label": f"{run} loss", "color": color, "points": train, "dashed": False})
         if evals:
             series.append({"run": run, "label": f"{run} eval", "color": color, "points": evals, "dashed": True})
-    values = [v for s in series for _, v in s["points"]]
-    steps = [x for s in series for x, _ in s["points"]]
-    if not values:
-        return {"empty": True, "width": width, "height": height}
-    lo, hi, y_ticks = nice_ticks(min(values), max(values))
-    x0, x1 = min(steps), max(max(steps), min(steps) + 1)
-
-    def xy(step, value):
-        x = pad + (step - x0) / (x1 - x0) * (width - 2 * pad)
-        y = height - pad - (value - lo) / (hi - lo) * (height - 2 * pad)
-        return f"{x:.1f},{y:.1f}"
-
-    for s in series:
-        s["polyline"] = " ".join(xy(st, v) for st, v in s["points"])
-        s["dots"] = [xy(st, v).split(",") for st, v in s["points"]] if len(s["points"]) < 60 else []
-    ticks = [{"y": f"{height - pad - (v - lo) / (hi - lo) * (height - 2 * pad):.1f}", "label": label}
-             for v, label in y_ticks]
-    return {"empty": False, "width": width, "height": height, "pad": pad, "series": series, "ticks": ticks,
-            "x_first": x0, "x_last": x1, "x_axis_y": height - pad, "x_right": width - pad}
+    return line_chart(series, width, height, pad)
 
 
 def run_files(run: TrainingRun) -> list[dict]:

@@ -16,6 +16,7 @@ from . import services
 from .forms import LAUNCH_FIELDS, LaunchForm, MergeForm, presets
 from .models import BASE_MODEL_PRESETS, TrainingMetric, TrainingRun
 
+
 def run_list(request):
     """Run history; ticking runs overlays their curves. Final loss is the last logged step's, as on the run page."""
     last_loss = (TrainingMetric.objects.filter(run=OuterRef("pk"), kind="train", loss__isnull=False)

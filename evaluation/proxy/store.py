@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 
 from django.db import transaction
 
-from labeling.harvest import languages_of
+from labeling.examples.harvest import languages_of
+from labeling.labels import store_label
 from labeling.models import Example, Label
 
 from ..models import RecordedSession
@@ -90,12 +91,12 @@ def convert_session(session: Session, row: RecordedSession) -> RecordedSession:
     else:
         with transaction.atomic():
             example = _example(session.key, result, row.repo_name)
-            label = Label.objects.create(
+            label = store_label(Label(
                 example=example, source=Label.Source.PRODUCTION, model=session.model[:200],
                 commits=result["commits"], gitignore=result["gitignore"],
                 # Label has no skipped-hunks column: the ids ride in usage, next to the tokens.
                 usage=_usage(session) | {"skipped_hunks": result["skipped_hunks"]},
-            )
+            ))
             row.state, row.reason, row.example, row.label = RecordedSession.State.CONVERTED, "", example, label
             row.proposal = {k: result[k] for k in ("commits", "gitignore", "skipped_hunks", "hunk_ids", "turns")}
             row.save()

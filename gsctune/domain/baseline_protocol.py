@@ -3,7 +3,7 @@
 A floor for protocol evaluation and a way to run the loop offline. ``answer`` is a
 stateless policy: it reads the hunk list of the first user message (``  PATH::N  …``
 lines under the hunk heading), groups the hunks by their files with the file-level
-baseline's rule (``labeling.baseline.group_files``: component directory, tests with
+baseline's rule (``gsctune.domain.baseline.group_files``: component directory, tests with
 their code, lockfiles with their manifests, docs, CI), counts its own emit_commit
 calls so far, and emits the next commit; then ``finalize_commits`` with untracked
 junk (editor backups, build output, …) skipped and its .gitignore patterns. On a
@@ -17,9 +17,9 @@ import posixpath
 import re
 import time
 
+from gsctune.domain.baseline import AMBIGUOUS_JUNK, LOCK_MANIFESTS, group_files, junk_pattern_for
 from gsctune.domain.hunks import TEXTS
 from gsctune.domain.protocol import EMIT, TERMINAL, tool_call_message
-from labeling.baseline import AMBIGUOUS_JUNK, LOCK_MANIFESTS, group_files, junk_pattern_for
 
 BASELINE_MODEL = "gsctune-baseline"
 SUBJECT_MAX = 72

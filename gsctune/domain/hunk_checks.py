@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from gsctune.domain import checks as file_checks
 from gsctune.domain.hunks import Hunk
-from labeling import checks as file_checks
 
 Finding = file_checks.Finding
 # The file-level checks that look at messages only, run unchanged on hunk-level labels.

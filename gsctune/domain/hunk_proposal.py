@@ -26,7 +26,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from gsctune import noise, prompts, proposal
+from gsctune.domain import noise, prompts, proposal
 from gsctune.domain.hunks import (
     TEXTS,
     FileDiff,
@@ -254,7 +254,7 @@ class HunkParseResult:
 def parse_hunk_proposal(text: str | None, hunk_ids: Sequence[str]) -> HunkParseResult:
     """Find the answer JSON in a model's text, validate its schema, then its ids."""
     raw = text or ""
-    candidates, syntax_error = proposal._json_candidates(raw)  # private in gsctune.proposal: see the report
+    candidates, syntax_error = proposal.json_candidates(raw)
     if not candidates:
         return HunkParseResult(raw, error=syntax_error or "no JSON object found in the answer")
     schema_error = ""

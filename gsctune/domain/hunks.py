@@ -16,11 +16,13 @@ such as form feeds) takes the exact line-by-line path.
 """
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-import fnmatch
+
+from gsctune.domain.diffs import header_value, sections, unquote
 
 HUNK_CHARS = 6_000  # the tool summarizes hunks whose patch is longer (DIFF_CHARS_PER_FILE)
 TOTAL_CHARS = 120_000  # the tool stops adding diff sections past this (DIFF_TOTAL_CHARS)
@@ -104,57 +106,6 @@ class FileDiff:
     @property
     def binary(self) -> bool:
         return bool(self.hunks) and self.hunks[0].kind == "binary"
-
-
-def _unquote(path: str) -> str:
-    """Undo git's C quoting ("a/caf\\303\\251"): the tool reads paths unquoted (core.quotePath=false)."""
-    if len(path) < 2 or path[0] != '"' or path[-1] != '"':
-        return path
-    raw = path[1:-1].encode("latin-1", "backslashreplace").decode("unicode_escape")
-    try:
-        return raw.encode("latin-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        return raw
-
-
-def _side(path: str) -> str:
-    path = _unquote(path)
-    return path[2:] if path[:2] in ("a/", "b/") else path
-
-
-def _header_value(header: str, key: str) -> str | None:
-    at = header.find("\n" + key)
-    if at < 0:
-        return None
-    start = at + 1 + len(key)
-    end = header.find("\n", start)
-    return header[start : len(header) if end < 0 else end]
-
-
-def _paths(header: str) -> tuple[str, str]:
-    """(old, new) paths of one file section, from its ``diff --git`` line or later header lines."""
-    end = header.find("\n")
-    rest = header[11 : len(header) if end < 0 else end]  # after "diff --git "
-    half = (len(rest) - 5) // 2  # "a/P b/P": the common case, unambiguous even with spaces
-    if rest[:2] == "a/" and rest[half + 2 : half + 5] == " b/" and rest[2 : half + 2] == rest[half + 5 :]:
-        return rest[2 : half + 2], rest[2 : half + 2]
-    old, new = _header_value(header, "rename from "), _header_value(header, "rename to ")
-    if old is not None and new is not None:
-        return _unquote(old), _unquote(new)
-    minus, plus = _header_value(header, "--- "), _header_value(header, "+++ ")
-    if minus is not None and plus is not None:
-        old = new = None
-        if minus != "/dev/null":
-            old = _side(minus.rstrip("\t"))
-        if plus != "/dev/null":
-            new = _side(plus.rstrip("\t"))
-        return old or new or "", new or old or ""
-    split = rest.rfind(' "b/')
-    if split < 0:
-        split = rest.rfind(" b/")
-    if split > 0:
-        return _side(rest[:split]), _side(rest[split + 1 :])
-    return rest, rest
 
 
 def _counts(text: str) -> tuple[int, int]:
@@ -275,39 +226,24 @@ def _split_range(diff: str, start: int, end: int, first: int, header: str, path:
 
 
 def split_diff(diff: str) -> list[FileDiff]:
-    """Split a multi-file unified diff into files and hunks (text before the first file is dropped)."""
-    starts = [0] if diff.startswith("diff --git ") else []
-    at = diff.find("\ndiff --git ")
-    while at >= 0:
-        starts.append(at + 1)
-        at = diff.find("\ndiff --git ", at + 1)
-    starts.append(len(diff))
+    """Split a multi-file unified diff into files (``diffs.sections``, the one parser) and hunks."""
     plain = not _odd_breaks(diff) or None
+    found = sections(diff)
     files = []
-    for i in range(len(starts) - 1):
-        start, end = starts[i], starts[i + 1]
-        first = diff.find("\n@@", start, end)
+    for i, section in enumerate(found):
+        start, end, first, new = section.start, section.end, section.first, section.path
         header = diff[start : end if first < 0 else first + 1]
-        old, new = _paths(header)
-        status = "modified"
-        if "\nnew file mode " in header:
-            status = "added"
-        elif "\ndeleted file mode " in header:
-            status, new = "deleted", old
-        elif "\nrename from " in header:
-            status = "renamed"
-        if status == "added" and files and files[-1].status == "deleted" and files[-1].path == new:
+        if section.status == "added" and files and files[-1].status == "deleted" and files[-1].path == new:
             # A type change (symlink <-> file) is two sections for one path; the tool's
             # `git diff -- PATH` prints both, so they are one file whose hunks number on.
-            start = starts[i - 1]
-            text = diff[start:end]
+            text = diff[found[i - 1].start : end]
             hunks = _split_lines(text, new, new)
             files[-1] = FileDiff(new, new, "modified", hunks[0].header if hunks[0].kind == "text" else text, hunks)
             continue
         hunks = _split_range(diff, start, end, first, header, new, new, plain)
         if hunks[0].kind == "text":
             header = hunks[0].header  # the line parser may cut it elsewhere
-        files.append(FileDiff(new, old, status, header, hunks))
+        files.append(FileDiff(new, section.old_path, section.status, header, hunks))
     return files
 
 
@@ -324,7 +260,7 @@ def is_lockfile(path: str) -> bool:
 def _abbrev(files: Iterable[FileDiff]) -> int:
     """Length git abbreviates blob ids to in this diff (7 when no index line shows it)."""
     for f in files:
-        value = _header_value(f.header, "index ")
+        value = header_value(f.header, "index ")
         if value:
             return len(value.split("..", 1)[0])
     return 7
@@ -355,7 +291,7 @@ _STILL_QUOTED = re.compile(r'[\x00-\x1f"\\\x7f]')  # what git quotes even with c
 
 
 def _unquote_token(match: re.Match) -> str:
-    path = _unquote(match.group(0))
+    path = unquote(match.group(0))
     return match.group(0) if _STILL_QUOTED.search(path) else path
 
 
@@ -402,8 +338,8 @@ def _untracked(f: FileDiff, keep_content: bool) -> Hunk:
 
 
 def _rename_source(f: FileDiff, old_content: Callable[[str], bytes | str | None] | None, abbrev: int) -> list[Hunk]:
-    mode = _header_value(f.header, "old mode ")
-    index = _header_value(f.header, "index ")
+    mode = header_value(f.header, "old mode ")
+    index = header_value(f.header, "index ")
     if mode is None:
         mode = index.split(" ")[1] if index and " " in index else "100644"
     content = old_content(f.old_path) if old_content else None

@@ -39,7 +39,6 @@ from gsctune.domain.protocol import (
     EMIT,
     OLLAMA_NUM_CTX,
     SUMMARIZE_OVER_TOKENS,
-    TEMPERATURE,
     TERMINAL,
     ProtocolSpec,
     ToolSession,
@@ -351,9 +350,9 @@ def _unreadable(arguments: object) -> bool:
 def side_body(prompt: str, backend: str) -> dict:
     """A side request (summary, query_message answer) as the tool sends it: no tools."""
     body = {"messages": [{"role": "user", "content": prompt}], "stream": False}
-    if backend == "ollama":
-        return body | {"keep_alive": "1h", "options": {"temperature": TEMPERATURE, "num_ctx": OLLAMA_NUM_CTX}}
-    return body | {"temperature": TEMPERATURE}
+    if backend == "ollama":  # no temperature, as in the loop's requests: the tool leaves it to the server
+        return body | {"keep_alive": "1h", "options": {"num_ctx": OLLAMA_NUM_CTX}}
+    return body
 
 
 async def run_protocol_episode(
@@ -443,7 +442,7 @@ async def run_protocol_episode(
                 await convo.background()
         outcome = {"finalized": "finalized", "turn_limit": "out_of_turns"}.get(session.outcome, "crashed")
         reason = session.reason
-    except (CandidateError, aiohttp.ClientError, asyncio.TimeoutError) as error:
+    except (TimeoutError, CandidateError, aiohttp.ClientError) as error:
         outcome, reason = "error", f"{type(error).__name__}: {error}"
         transcript.append({"role": "error", "kind": "error", "content": reason, "turn": session.turn})
     stats = session.stats
@@ -559,7 +558,7 @@ class EndpointCandidate:
                         text = (await response.text())[:300]
                         raise CandidateError(f"HTTP {response.status} from {url}: {text}")
                     data = await response.json(content_type=None)
-            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
+            except (TimeoutError, aiohttp.ClientError, ValueError) as error:
                 if attempt == attempts:
                     raise CandidateError(f"{url}: {type(error).__name__}: {error}") from error
                 await asyncio.sleep(delay)

@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from statistics import NormalDist
 
-from evaluation.metrics import _match, grouping_scores  # lead: gsctune.domain.metrics once moved
-from evaluation.stats import mean_ci, wilson  # lead: gsctune.domain.stats once moved
+from gsctune.domain.checks import unknown_identifiers
 from gsctune.domain.hunks import Hunk, hunk_label
+from gsctune.domain.metrics import grouping_scores, match_sets
 from gsctune.domain.protocol_eval import EpisodeResult
-from labeling.checks import unknown_identifiers  # lead: gsctune.domain.checks once moved
+from gsctune.domain.stats import mean_ci, wilson
 
 _GROUPING = ("exact", "pair_f1", "ari", "jaccard", "order_tau", "type_acc", "subject_sim")
 
@@ -81,7 +81,7 @@ def grouping(pred: Sequence[dict], ref: Sequence[dict], universe: Sequence[str])
     uni = set(universe)
     pred_sets = [s for s in (set(c["files"]) & uni for c in pred_files) if s]
     ref_sets = [s for s in (set(c["files"]) & uni for c in ref_files) if s]
-    _, pairs = _match(pred_sets, ref_sets)
+    _, pairs = match_sets(pred_sets, ref_sets)
     scores["order_tau"] = kendall_tau([(i, j) for i, j, jac in pairs if jac > 0]) if universe else None
     return scores
 

@@ -44,7 +44,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from gsctune import noise
+from gsctune.domain import noise
 from gsctune.domain.hunk_proposal import example_hunk_view, to_hunk_label
 from gsctune.domain.hunks import HUNK_CHARS, Hunk, is_lockfile, split_diff
 from gsctune.domain.protocol import (

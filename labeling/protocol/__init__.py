@@ -1,4 +1,4 @@
-"""Capturing git-smart-commit's protocol from the user's own tool (issue 13, item 2).
+"""Protocol room: capturing git-smart-commit's protocol from the user's own tool.
 
 ``session`` plays the model's side over an OpenAI-compatible endpoint, ``layout``
 turns what the tool sent into comparable layouts and a content hash, ``store``

@@ -3,11 +3,12 @@ import json
 import sys
 from pathlib import Path
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from evaluation.models import EvalRun
-from evaluation.services import (EvalError, circularity, circularity_message, create_eval_run, export_example_ids,
-                                 format_table, sample_example_ids)
+from evaluation.runs import EvalError, circularity, circularity_message, create_eval_run, format_table, resolve_examples
+from gsctune.endpoints import validate_base_url
 from gsctune.jobs import JobState, run_in_foreground
 from labeling.models import PromptVersion
 from training.models import TrainingRun
@@ -58,7 +59,11 @@ class Command(BaseCommand):
         else:
             if not (opts["base_url"] and opts["model"]):
                 raise CommandError("give --base-url and --model (or --adapter and --base-model)")
-            system = {"backend": EvalRun.Backend.ENDPOINT, "base_url": opts["base_url"], "model": opts["model"],
+            try:
+                base_url = validate_base_url(opts["base_url"])
+            except ValidationError as exc:
+                raise CommandError(f"--base-url: {exc.messages[0]}") from None
+            system = {"backend": EvalRun.Backend.ENDPOINT, "base_url": base_url, "model": opts["model"],
                       "api_key_env": opts["api_key_env"]}
             default_name = opts["model"]
         prompt_version = None
@@ -68,13 +73,8 @@ class Command(BaseCommand):
                 raise CommandError(f"prompt version {opts['prompt_version']} does not exist")
             opts["prompt"] = EvalRun.PromptKind.LABELING
         try:
-            if opts["export"] is not None:
-                ids = export_example_ids(opts["export"])
-                source = f"export {opts['export']} validation split"
-            else:
-                ids = sample_example_ids(opts["sample"], opts["seed"], language=opts["language"],
-                                         labeled_only=not opts["include_unlabeled"])
-                source = f"sample of {len(ids)} (seed {opts['seed']}{', ' + opts['language'] if opts['language'] else ''})"
+            ids, source = resolve_examples(export_id=opts["export"], sample=opts["sample"], seed=opts["seed"],
+                                           language=opts["language"], labeled_only=not opts["include_unlabeled"])
             run = create_eval_run(
                 name=opts["name"] or default_name, example_ids=ids, examples_source=source, enqueue=False,
                 export_id=opts["export"], prompt_kind=opts["prompt"], concurrency=opts["concurrency"],

@@ -3,8 +3,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from gsctune.jobs import JobState, run_in_foreground
-from labeling.export import ExportOptions
-from labeling.services_export import create_export, summary_line
+from labeling.export.services import create_export, summary_line
+from labeling.export.snapshot import ExportOptions
 
 
 class Command(BaseCommand):

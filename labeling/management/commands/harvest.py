@@ -5,8 +5,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from gsctune.jobs import run_in_foreground
-from labeling.harvest import HarvestError, harvest
-from labeling.services import create_import_job
+from labeling.examples.harvest import HarvestError, harvest
+from labeling.examples.services import create_import_job
 
 
 class Command(BaseCommand):

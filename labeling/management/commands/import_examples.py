@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from gsctune.jobs import JobState, run_in_foreground
-from labeling.services import create_import_job
+from labeling.examples.services import create_import_job
 
 
 class Command(BaseCommand):

@@ -2,16 +2,18 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from gsctune.endpoints import validate_base_url
 from gsctune.jobs import run_in_foreground
-from labeling.forms_labeling import validate_base_url
 from labeling.models import LabelingRun, PromptVersion, Teacher
-from labeling.services_labeling import (SelectionError, create_run, default_prompt_version, is_orphaned, reopen_run,
-                                        run_summary, teacher_for)
+from labeling.runs.services import SelectionError, create_run, default_prompt_version, run_summary, teacher_for
 
 
 class Command(BaseCommand):
     help = ("Label examples with a teacher (or the baseline) over an OpenAI-compatible API. "
             "Runs in the foreground with a progress bar; --queue hands it to the worker.")
+    # The labeling hot path: system checks import every app's URLconf and views (scipy, the training stack)
+    # and add most of a second to each run; `manage.py check`, migrate and the server still run them.
+    requires_system_checks = []
 
     def add_arguments(self, parser):
         who = parser.add_argument_group("teacher")
@@ -36,13 +38,13 @@ class Command(BaseCommand):
             run = LabelingRun.objects.filter(pk=o["resume"]).first()
             if run is None:
                 raise CommandError(f"no labeling run {o['resume']}")
-            if run.is_active and not is_orphaned(run):
+            if run.is_active and not run.is_orphaned:
                 raise CommandError(f"run {run.pk} is {run.state}; cancel it first or wait")
             if o["queue"]:
                 run.resume()
                 self.stdout.write(f"run {run.pk} queued again: {run.get_absolute_url()}")
                 return
-            reopen_run(run)
+            run.reopen()
         else:
             run = self._create(o)
             if o["queue"]:

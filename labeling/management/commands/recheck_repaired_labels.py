@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
-from labeling.services_export import flag_snapshots_made_before_repair
-from labeling.services_review import recheck_repaired_labels
+from labeling.export.services import flag_snapshots_made_before_repair
+from labeling.review.services import recheck_repaired_labels
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 """Serve the rule-based baseline labeler as an OpenAI-compatible endpoint on 127.0.0.1."""
 from django.core.management.base import BaseCommand
 
-from labeling.baseline import BASELINE_MODEL, BaselineServer
+from gsctune.domain.baseline import BASELINE_MODEL, BaselineServer
 
 
 class Command(BaseCommand):

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from gsctune.jobs import JobState, run_in_foreground
 from labeling.models import SFTExport
 from training import rules, services
+from training.defaults import DEFAULTS
 from training.models import TrainingRun
 
 
@@ -16,22 +17,16 @@ class Command(BaseCommand):
         src.add_argument("--export", type=int, help="SFTExport id")
         src.add_argument("--data-dir", help="A folder with train.jsonl / val.jsonl instead of an export")
         parser.add_argument("--base-model", required=True, help="Hugging Face id or local folder")
-        parser.add_argument("--backend", choices=[c for c, _ in TrainingRun.Backend.choices], default="unsloth")
-        parser.add_argument("--precision", choices=[c for c, _ in TrainingRun.Precision.choices], default="bf16")
-        parser.add_argument("--max-steps", type=int, default=-1)
-        parser.add_argument("--epochs", type=float, default=3.0)
-        parser.add_argument("--lr", type=float, default=1.5e-4, dest="learning_rate")
-        parser.add_argument("--batch-size", type=int, default=4)
-        parser.add_argument("--grad-accum", type=int, default=4)
-        parser.add_argument("--max-length", type=int, default=8192)
-        parser.add_argument("--lora-r", type=int, default=32)
-        parser.add_argument("--lora-alpha", type=int, default=64)
-        parser.add_argument("--lora-dropout", type=float, default=0.0)
-        parser.add_argument("--optimizer", default="adamw_8bit")
-        parser.add_argument("--scheduler", default="cosine")
-        parser.add_argument("--warmup-ratio", type=float, default=0.1)
-        parser.add_argument("--eval-steps", type=float, default=0.1)
-        parser.add_argument("--seed", type=int, default=3407)
+        d = DEFAULTS  # TrainConfig's, like the model's and the launch form's
+        parser.add_argument("--backend", choices=[c for c, _ in TrainingRun.Backend.choices], default=d["backend"])
+        parser.add_argument("--precision", choices=[c for c, _ in TrainingRun.Precision.choices],
+                            default=d["precision"])
+        for flag, kind in (("max_steps", int), ("epochs", float), ("learning_rate", float), ("batch_size", int),
+                           ("grad_accum", int), ("max_length", int), ("lora_r", int), ("lora_alpha", int),
+                           ("lora_dropout", float), ("optimizer", str), ("scheduler", str), ("warmup_ratio", float),
+                           ("eval_steps", float), ("seed", int)):
+            names = ["--lr"] if flag == "learning_rate" else [f"--{flag.replace('_', '-')}"]
+            parser.add_argument(*names, type=kind, default=d[flag], dest=flag)
         parser.add_argument("--packing", action="store_true")
         parser.add_argument("--no-assistant-only-loss", action="store_false", dest="assistant_only_loss")
         parser.add_argument("--no-experts", action="store_false", dest="train_experts",

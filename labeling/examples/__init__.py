@@ -1,0 +1,1 @@
+"""Examples room: import and harvest, the examples browser."""

@@ -1,0 +1,1 @@
+"""Export room: SFT training-data snapshots."""

@@ -1,0 +1,74 @@
+"""The export form: its fields become ExportOptions."""
+from __future__ import annotations
+
+from django import forms
+
+from . import snapshot as export
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+class ExportForm(forms.Form):
+    name = forms.CharField(required=False, max_length=200)
+    include_accepted = forms.BooleanField(required=False, initial=True)
+    include_corrected = forms.BooleanField(required=False, initial=True)
+    include_unreviewed = forms.BooleanField(required=False, initial=False)
+    teachers = forms.MultipleChoiceField(required=False, help_text="None selected: every teacher.")
+    prompt_versions = forms.MultipleChoiceField(required=False)
+    exclude_findings = forms.MultipleChoiceField(required=False, help_text="Leave out labels with these findings.")
+    repositories = forms.MultipleChoiceField(required=False)
+    languages = forms.MultipleChoiceField(required=False)
+    weight_corrected = forms.FloatField(min_value=0, max_value=100, initial=2.0)
+    weight_accepted = forms.FloatField(min_value=0, max_value=100, initial=1.0)
+    weight_unreviewed = forms.FloatField(min_value=0, max_value=100, initial=0.5)
+    val_fraction = forms.FloatField(min_value=0, max_value=0.9, initial=0.1)
+    max_val_fraction = forms.FloatField(required=False, min_value=0, max_value=0.9,
+                                        help_text="Cap when covering languages (default 2 × the fraction).")
+    seed = forms.IntegerField(initial=0)
+    held_out = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                               help_text="Repositories forced into validation, one per line.")
+    augment = forms.IntegerField(min_value=0, max_value=10, initial=0, help_text="Noisy copies per train row.")
+    prompt = forms.ChoiceField(choices=[("labeling", "labeling prompt version"), ("short", "short finetune prompt")],
+                               initial="labeling")
+    max_diff_chars = forms.IntegerField(min_value=200, initial=24000)
+    tokenizer = forms.CharField(required=False, max_length=1000,
+                                help_text="Local tokenizer folder: truncate by tokens instead of characters.")
+    max_diff_tokens = forms.IntegerField(required=False, min_value=50)
+    max_total = forms.IntegerField(required=False, min_value=100,
+                                   help_text="Whole-conversation budget; longer rows are reported and left out.")
+
+    def __init__(self, *args, choices: dict[str, list[str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, key in (("teachers", "teachers"), ("prompt_versions", "prompt_versions"),
+                          ("repositories", "repositories"), ("languages", "languages")):
+            self.fields[name].choices = [(v, v) for v in choices[key]]
+        self.fields["exclude_findings"].choices = (
+            [(export.ANY_FINDING, "any finding")] + [(v, v) for v in choices["checks"]]
+        )
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            data["options"] = self.to_options(data)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return data
+
+    @staticmethod
+    def to_options(data: dict) -> export.ExportOptions:
+        return export.ExportOptions(
+            include_accepted=data["include_accepted"], include_corrected=data["include_corrected"],
+            include_unreviewed=data["include_unreviewed"], teachers=data["teachers"],
+            prompt_versions=data["prompt_versions"], exclude_findings=data["exclude_findings"],
+            repositories=data["repositories"], languages=data["languages"],
+            weights={"corrected": data["weight_corrected"], "accepted": data["weight_accepted"],
+                     "unreviewed": data["weight_unreviewed"]},
+            val_fraction=data["val_fraction"], max_val_fraction=data["max_val_fraction"], seed=data["seed"],
+            held_out=_lines(data["held_out"]), augment=data["augment"], prompt=data["prompt"],
+            max_diff_chars=data["max_diff_chars"], tokenizer=data["tokenizer"].strip() or None,
+            max_diff_tokens=data["max_diff_tokens"], max_total=data["max_total"],
+        )

@@ -1,0 +1,1 @@
+"""Review room: the queue, verdicts, corrections and the quality gate."""

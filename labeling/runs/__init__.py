@@ -1,0 +1,1 @@
+"""Runs room: teachers, prompt versions, labeling runs and the offline baseline."""
