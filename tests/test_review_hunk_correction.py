@@ -2,6 +2,7 @@
 commit or skipped) is enforced on the server with a message naming the hunks, and a valid one is
 stored as a hunk-level human revision (commits[].hunks, files derived, skipped hunks kept)."""
 import json
+from html import unescape
 
 import pytest
 from django.urls import reverse
@@ -89,6 +90,7 @@ def test_the_review_page_shows_each_hunk_with_its_id_and_the_editor_state(review
     html = reviewer.get(reverse("review-item", args=[label.pk])).content.decode()
     for hid in HUNKS:
         assert f'data-hunk="{hid}"' in html
-    state = json.loads(html.split('<script id="hunk-state" type="application/json">', 1)[1].split("</script>", 1)[0])
+    attribute = html.split('id="hunk-editor" data-state="', 1)[1].split('"', 1)[0]
+    state = json.loads(unescape(attribute))
     assert [c["hunks"] for c in state["commits"]] == [HUNKS[1:6], ["README.md::1"], ["debug.log::1"]]
     assert [h["id"] for h in state["hunks"] if h["junk"]] == ["debug.log::1"]

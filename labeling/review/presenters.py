@@ -119,8 +119,10 @@ def hunk_owners(commits: list[dict], hunks) -> dict[str, int]:
     return owner
 
 
-def hunk_editor(label: Label, commits: list[dict], rows: list[dict]) -> tuple[list[ReviewHunk], dict]:
-    """The group editor's hunks and its starting state (commits with hunk ids, skipped ids) for json_script."""
+def hunk_editor(label: Label, commits: list[dict], rows: list[dict]) -> tuple[list[ReviewHunk], str]:
+    """The group editor's hunks and its starting state as JSON (commits with hunk ids, skipped ids).
+
+    The JSON goes into an autoescaped data attribute: no <script> element carries label text."""
     hunks = example_hunks(label.diff)
     junk = set(label.injected_files or [])
     owner = hunk_owners(commits, hunks)
@@ -133,4 +135,4 @@ def hunk_editor(label: Label, commits: list[dict], rows: list[dict]) -> tuple[li
                     | {"hunks": [h.id for h in shown if h.commit == r["index"]]} for r in rows],
         "skipped": [h.id for h in shown if h.commit is None and h.id in set(stored_skip)],
     }
-    return shown, state
+    return shown, json.dumps(state)

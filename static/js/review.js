@@ -358,7 +358,7 @@
   let hs = null; // {commits, skipped, order, els, files, initial, undos, cur}
 
   function hunkState() {
-    const data = JSON.parse(item().querySelector("#hunk-state").textContent);
+    const data = JSON.parse(item().querySelector("#hunk-editor").dataset.state);
     const els = Array.prototype.slice.call(item().querySelectorAll("#hunk-pane .hunk"));
     const order = {};
     data.hunks.forEach(function (h, i) { order[h.id] = i; });
@@ -530,7 +530,7 @@
 
   function openHunks() {
     const ed = item().querySelector("#hunk-editor");
-    if (!ed || !item().querySelector("#hunk-state")) return;
+    if (!ed) return;
     hs = hunkState();
     if (!hs.hunks.length) { say("this diff has no hunks", true); hs = null; return; }
     mode = "hunks";
