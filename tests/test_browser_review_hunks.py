@@ -32,7 +32,7 @@ def test_a_reviewer_corrects_a_label_hunk_by_hunk_with_the_keyboard(page, live_s
     for key in ("j", "j", "4"):  # src/app.py::2 opens a new commit 4: the file is now split
         keys(key)
     assert "tint-3" in page.evaluate(HUNK_CLASS, "src/app.py::2")
-    assert "split" in page.evaluate(HUNK_CLASS, "src/app.py::1")
+    assert "file-split" in page.evaluate(HUNK_CLASS, "src/app.py::1")
     for key in ("j", "j", "4"):  # src/util.py::1 joins it
         keys(key)
     for key in ("j", "j", "-"):  # the junk hunk is skipped

@@ -127,7 +127,7 @@ def hunk_editor(label: Label, commits: list[dict], rows: list[dict]) -> tuple[li
     junk = set(label.injected_files or [])
     owner = hunk_owners(commits, hunks)
     shown = [ReviewHunk(id=h.id, file=h.file, junk=h.file in junk, commit=owner.get(h.id),
-                        text=(h.header + h.body) or f"({h.kind}: no text shown to the tool)") for h in hunks]
+                        text=h.body or h.header or f"({h.kind}: no text shown to the tool)") for h in hunks]
     stored_skip = getattr(label, "skipped_hunks", None) or (label.usage or {}).get("skipped_hunks") or []
     state = {
         "hunks": [{"id": h.id, "file": h.file, "junk": h.junk} for h in shown],

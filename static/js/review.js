@@ -395,7 +395,7 @@
       const h = hs.hunks[i];
       const o = owner[h.id];
       const cls = ["hunk", typeof o === "number" ? "tint-" + (o % 8) : o === "skip" ? "skipped" : "tint-none"];
-      if (Object.keys(tints[h.file] || {}).length > 1) cls.push("split");
+      if (Object.keys(tints[h.file] || {}).length > 1) cls.push("file-split");
       if (i === hs.cur) cls.push("current");
       el.className = cls.join(" ");
       el.querySelector(".hwhere").textContent = typeof o === "number" ? "commit " + (o + 1) : o === "skip" ? "skipped" : "in no commit";
