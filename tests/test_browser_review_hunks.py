@@ -103,3 +103,17 @@ def test_whole_file_moves_split_merge_and_reorder_from_the_keyboard(page, live_s
     assert [c["subject"] for c in revision.commits] == [
         "feat(app): add the new code paths", "chore: add a log", "docs(readme): describe them"]
     assert revision.commits[2]["files"] == ["README.md", "src/app.py"]
+
+
+def test_correcting_a_hunk_level_label_opens_the_hunk_editor(page, live_server, ann):
+    label = hunk_label()
+    label.commits = [{**c, "hunks": ids} for c, ids in zip(label.commits, (
+        ["src/app.py::1", "src/app.py::2", "src/app.py::3", "src/util.py::1", "src/util.py::2"], ["README.md::1"],
+        ["debug.log::1"]))]
+    label.save()
+    browser_login(page, live_server, "ann", "pw-ann-123")
+    page.goto(f"{live_server.url}{reverse('review-item', args=[label.pk])}")
+    page.wait_for_selector(f'#review-item[data-label="{label.pk}"]')
+    page.keyboard.press("c")
+    page.wait_for_selector("#hunk-editor:not([hidden])")
+    assert page.is_hidden("#editor")

@@ -94,3 +94,18 @@ def test_the_review_page_shows_each_hunk_with_its_id_and_the_editor_state(review
     state = json.loads(unescape(attribute))
     assert [c["hunks"] for c in state["commits"]] == [HUNKS[1:6], ["README.md::1"], ["debug.log::1"]]
     assert [h["id"] for h in state["hunks"] if h["junk"]] == ["debug.log::1"]
+
+
+def test_a_hunk_level_label_opens_with_its_hunks_where_it_put_them(reviewer):
+    label = hunk_label()
+    label.commits = [{**label.commits[0], "hunks": ["src/app.py::1", "src/util.py::1", "src/util.py::2"]},
+                     {**label.commits[1], "files": ["README.md", "src/app.py"],
+                      "hunks": ["README.md::1", "src/app.py::2", "src/app.py::3"]}]
+    label.save()
+    html = reviewer.get(reverse("review-item", args=[label.pk])).content.decode()
+    attribute = html.split('id="hunk-editor" data-state="', 1)[1].split('"', 1)[0]
+    state = json.loads(unescape(attribute))
+    assert state["hunk_level"] is True
+    assert [c["hunks"] for c in state["commits"]] == [
+        ["src/app.py::1", "src/util.py::1", "src/util.py::2"], ["README.md::1", "src/app.py::2", "src/app.py::3"]]
+    assert state["skipped"] == []  # debug.log::1 is in no commit: the editor shows it uncovered

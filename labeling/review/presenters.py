@@ -134,5 +134,7 @@ def hunk_editor(label: Label, commits: list[dict], rows: list[dict]) -> tuple[li
         "commits": [{k: r[k] for k in ("type", "scope", "description", "breaking", "bang_first", "body", "issues")}
                     | {"hunks": [h.id for h in shown if h.commit == r["index"]]} for r in rows],
         "skipped": [h.id for h in shown if h.commit is None and h.id in set(stored_skip)],
+        # A label that already names hunks is corrected in this editor (the file editor would drop them).
+        "hunk_level": any(isinstance(c.get("hunks"), list) for c in commits),
     }
     return shown, json.dumps(state)

@@ -256,6 +256,8 @@
   function openEditor() {
     const ed = editor();
     if (!ed) return;
+    const group = item().querySelector("#hunk-editor");
+    if (group && JSON.parse(group.dataset.state).hunk_level) { openHunks(); return; }
     if (editorSnapshot === null) editorSnapshot = ed.innerHTML;
     mode = "correct";
     ed.hidden = false;
