@@ -11,10 +11,12 @@ client in-process, so the figures are the server's own time per request:
   (lease + rendered item HTML) that the page uses;
 * review page of the largest diff in the shared sample: GET /review/<id>/, with
   the Pygments cache cleared before each request (cold, what a reviewer meets)
-  and left warm.
+  and left warm. The page carries the hunk-level group editor (every hunk with its
+  id and the editor state), so this is also the server time of opening the editor;
+* moving a hunk in that editor, in Chromium (Performance API), unless --no-browser.
 
 Usage: .venv/bin/python bench/review_bench.py [--n 10000] [--requests 200]
-Targets: next item p95 <= 50 ms; largest review page p95 <= 150 ms.
+Targets: next item p95 <= 50 ms; largest review page (hunk editor) p95 <= 150 ms; hunk move p95 <= 50 ms.
 """
 
 from __future__ import annotations
@@ -50,10 +52,43 @@ def summary(name: str, runs: list[tuple[float, float]], target: float | None = N
     return line
 
 
+def hunk_move_in_browser(html: str, moves: int) -> str:
+    """Client time of moving a hunk in the group editor (Performance API measure "hunk-move").
+
+    The review page of the largest diff, as the server rendered it, with review.js and the
+    stylesheets, in Debian's Chromium: open the editor (g), then move hunks between commits
+    1 and 2 with j and the digit keys; review.js measures each move including style and layout.
+    """
+    from playwright.sync_api import sync_playwright
+
+    static = ROOT / "static"
+    head = "".join(f"<style>{(static / 'css' / name).read_text()}</style>" for name in ("gsctune.css", "review.css"))
+    html = html.replace("</head>", head + "</head>", 1)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"), args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.route("**/*", lambda route: route.fulfill(status=204, body=""))  # no server behind the page
+        page.set_content(html)
+        page.add_script_tag(content=(static / "js" / "review.js").read_text())
+        page.keyboard.press("g")
+        for i in range(moves):
+            page.keyboard.press("j")
+            page.keyboard.press(str(1 + i % 2))
+        ms = page.evaluate("() => performance.getEntriesByName('hunk-move').map(e => e.duration)")
+        browser.close()
+    verdict = "OK" if p95(ms) <= 50 else "MISSED"
+    return (f"{'hunk move in Chromium (client)':<36} n={len(ms):<4} median {statistics.median(ms):6.1f} "
+            f"p95 {p95(ms):6.1f} ms | target p95 <= 50 ms: {verdict}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--moves", type=int, default=100, help="hunk moves timed in Chromium")
+    parser.add_argument("--no-browser", action="store_true", help="skip the Chromium measure of a hunk move")
     args = parser.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="review-bench-")
@@ -148,7 +183,7 @@ def main() -> None:
 
     big = Label.objects.filter(example_id=stored[largest].pk).get()
     url = reverse("review-item", args=[big.pk])
-    for name, cold in (("review page, largest diff, cold", True), ("review page, largest diff, warm", False)):
+    for name, cold in (("review page + hunk editor, cold", True), ("review page + hunk editor, warm", False)):
         ms = []
         for _ in range(args.requests // 2):
             if cold:
@@ -158,7 +193,11 @@ def main() -> None:
             ms.append(elapsed)
         results.append(summary(name, ms, 150))
     ex = sample[largest]
-    print(f"largest diff: {ex['repo_url']} {len(ex['diff']):,} characters, {len(ex['changed_files'])} files")
+    n_hunks = response.content.count(b'class="hunk" data-hunk=')
+    print(f"largest diff: {ex['repo_url']} {len(ex['diff']):,} characters, {len(ex['changed_files'])} files, "
+          f"{n_hunks} hunks in the group editor")
+    if not args.no_browser:
+        results.append(hunk_move_in_browser(response.content.decode(), args.moves))
     (wall, cpu), _ = timed_get(reverse("review-gate"))
     print(f"gate page over {args.n} labels: wall {wall:.0f} ms, cpu {cpu:.0f} ms")
     print("\n".join(results))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from gsctune.domain.checks import CHECK_TITLES
 from gsctune.domain.commits import CONVENTIONAL_TYPES, body_text, parse_subject
 from gsctune.domain.diffs import split_diff
+from gsctune.domain.hunks import example_hunks
 
 from ..models import Label
 
@@ -91,3 +92,49 @@ def commit_rows(commits: list[dict], findings: list[dict]) -> list[dict]:
 def editor_types(rows: list[dict]) -> list[str]:
     """The type menu: the conventional types, then any other type the label uses."""
     return list(CONVENTIONAL_TYPES) + sorted({r["type"] for r in rows if r["type"]} - set(CONVENTIONAL_TYPES))
+
+
+@dataclass
+class ReviewHunk:
+    """One hunk of the group editor: its tool id, file, text (autoescaped by the template) and owner."""
+
+    id: str
+    file: str
+    text: str
+    junk: bool
+    commit: int | None
+
+
+def hunk_owners(commits: list[dict], hunks) -> dict[str, int]:
+    """The commit of each hunk: a hunk-level label's ``hunks``, else every hunk of the commit's files."""
+    owner: dict[str, int] = {}
+    by_file: dict[str, list[str]] = {}
+    for h in hunks:
+        by_file.setdefault(h.file, []).append(h.id)
+    for i, c in enumerate(commits):
+        ids = c.get("hunks") if isinstance(c.get("hunks"), list) else [
+            hid for path in c.get("files") or [] for hid in by_file.get(path, [])]
+        for hid in ids:
+            owner.setdefault(str(hid), i)
+    return owner
+
+
+def hunk_editor(label: Label, commits: list[dict], rows: list[dict]) -> tuple[list[ReviewHunk], str]:
+    """The group editor's hunks and its starting state as JSON (commits with hunk ids, skipped ids).
+
+    The JSON goes into an autoescaped data attribute: no <script> element carries label text."""
+    hunks = example_hunks(label.diff)
+    junk = set(label.injected_files or [])
+    owner = hunk_owners(commits, hunks)
+    shown = [ReviewHunk(id=h.id, file=h.file, junk=h.file in junk, commit=owner.get(h.id),
+                        text=h.body or h.header or f"({h.kind}: no text shown to the tool)") for h in hunks]
+    stored_skip = getattr(label, "skipped_hunks", None) or (label.usage or {}).get("skipped_hunks") or []
+    state = {
+        "hunks": [{"id": h.id, "file": h.file, "junk": h.junk} for h in shown],
+        "commits": [{k: r[k] for k in ("type", "scope", "description", "breaking", "bang_first", "body", "issues")}
+                    | {"hunks": [h.id for h in shown if h.commit == r["index"]]} for r in rows],
+        "skipped": [h.id for h in shown if h.commit is None and h.id in set(stored_skip)],
+        # A label that already names hunks is corrected in this editor (the file editor would drop them).
+        "hunk_level": any(isinstance(c.get("hunks"), list) for c in commits),
+    }
+    return shown, json.dumps(state)

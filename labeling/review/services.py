@@ -24,6 +24,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from gsctune.domain.checks import CHECK_TITLES
+from gsctune.domain.hunks import example_hunks
 from gsctune.domain.metrics import grouping_scores
 from gsctune.domain.stats import wilson
 from gsctune.leases import Leases
@@ -187,6 +188,10 @@ def clean_correction(data: dict, label: Label) -> dict:
     """
     if not isinstance(data, dict) or not isinstance(data.get("commits"), list):
         raise ReviewError("correction must have a list of commits")
+    hunk_level = "skipped_hunks" in data or any(isinstance(c, dict) and "hunks" in c for c in data["commits"])
+    if hunk_level:
+        hunk_file = {h.id: h.file for h in example_hunks(label.diff)}
+        _check_coverage(data, hunk_file)
     known = set(label.changed_files)
     commits, seen = [], set()
     for n, raw in enumerate(data["commits"], 1):
@@ -195,16 +200,18 @@ def clean_correction(data: dict, label: Label) -> dict:
         ctype = str(raw.get("type") or "").strip()
         scope = str(raw.get("scope") or "").strip()
         desc = str(raw.get("description") or "").strip()
-        files = [str(p) for p in raw.get("files") or []]
+        hunks = [str(h) for h in raw.get("hunks") or []] if hunk_level else []
+        files = (list(dict.fromkeys(hunk_file[h] for h in hunks)) if hunk_level
+                 else [str(p) for p in raw.get("files") or []])
         if not files:
-            continue  # a commit emptied by moving its files away disappears
+            continue  # a commit emptied by moving its files (or hunks) away disappears
         if not ctype or not desc:
             raise ReviewError(f"commit {n}: type and description are required")
         unknown = [p for p in files if p not in known]
         if unknown:
             raise ReviewError(f"commit {n}: {unknown[0]} is not a changed file")
         twice = [p for p in files if p in seen]
-        if twice:
+        if twice and not hunk_level:  # at hunk level a file may be split across commits
             raise ReviewError(f"commit {n}: {twice[0]} is already in another commit")
         seen.update(files)
         body = str(raw.get("body") or "").replace("\r\n", "\n").strip()
@@ -213,7 +220,10 @@ def clean_correction(data: dict, label: Label) -> dict:
         head = f"{ctype}{bang}({scope})" if scope and bang and raw.get("bang_first") else (
             f"{ctype}({scope}){bang}" if scope else f"{ctype}{bang}")
         subject = f"{head}: {desc}"
-        commits.append({"subject": subject, "files": files, "body": body, "issues": issues})
+        commit = {"subject": subject, "files": files, "body": body, "issues": issues}
+        if hunk_level:
+            commit["hunks"] = hunks
+        commits.append(commit)
     if not commits:
         raise ReviewError("correction has no commit with files")
     gitignore = data.get("gitignore") or []
@@ -224,7 +234,49 @@ def clean_correction(data: dict, label: Label) -> dict:
         if any(marker in line for marker in ("{{", "}}", "{%", "%}")):
             # What a broken page once sent (migration 0004 repairs those): never store it again.
             raise ReviewError(f".gitignore line {n}: {line!r} is page template text, not a pattern")
-    return {"commits": commits, "gitignore": gitignore}
+    cleaned = {"commits": commits, "gitignore": gitignore}
+    if hunk_level:
+        cleaned["skipped_hunks"] = [h for h in hunk_file if h in set(map(str, data.get("skipped_hunks") or []))]
+    return cleaned
+
+
+def _check_coverage(data: dict, hunk_file: dict[str, str]) -> None:
+    """The hunk-level rule: every hunk of the diff in exactly one commit or skipped; errors name the hunks."""
+    skipped = data.get("skipped_hunks") or []
+    if not isinstance(skipped, list):
+        raise ReviewError("skipped_hunks must be a list of hunk ids")
+    places: dict[str, list[str]] = defaultdict(list)
+    for n, raw in enumerate(data["commits"], 1):
+        hunks = raw.get("hunks") if isinstance(raw, dict) else None
+        if hunks is not None and not isinstance(hunks, list):
+            raise ReviewError(f"commit {n}: hunks must be a list of hunk ids")
+        for h in hunks or []:
+            places[str(h)].append(f"commit {n}")
+    for h in skipped:
+        places[str(h)].append("skipped")
+    unknown = [h for h in places if h not in hunk_file]
+    if unknown:
+        raise ReviewError(f"not hunks of this diff: {', '.join(unknown)}")
+    twice = [f"{h} ({' and '.join(where)})" for h, where in places.items() if len(where) > 1]
+    if twice:
+        raise ReviewError(f"hunks in more than one place: {', '.join(twice)}")
+    missing = [h for h in hunk_file if h not in places]
+    if missing:
+        raise ReviewError(f"hunks in no commit and not skipped: {', '.join(missing)}")
+
+
+def hunk_revision_fields(cleaned: dict) -> dict:
+    """Where a hunk-level correction keeps its skipped hunks and granularity on the new Label.
+
+    Label.skipped_hunks / Label.granularity when the model has them; until then under ``usage``
+    (a human revision has no token usage of its own), keys ``skipped_hunks`` and ``granularity``.
+    """
+    if "skipped_hunks" not in cleaned:
+        return {}
+    names = {f.name for f in Label._meta.get_fields()}
+    if "skipped_hunks" in names and "granularity" in names:
+        return {"skipped_hunks": cleaned["skipped_hunks"], "granularity": "hunks"}
+    return {"usage": {"skipped_hunks": cleaned["skipped_hunks"], "granularity": "hunks"}}
 
 
 def record_verdict(
@@ -285,6 +337,7 @@ def record_verdict(
                 injected_files=list(label.injected_files or []),
                 noise_diff=label.noise_diff,
                 revision_of=label,
+                **hunk_revision_fields(cleaned),
             ))
         review = Review.objects.create(
             label=label,

@@ -14,7 +14,15 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from ..models import Label, Review
-from .presenters import commit_rows, editor_types, file_owners, label_commits, review_files, titled_findings
+from .presenters import (
+    commit_rows,
+    editor_types,
+    file_owners,
+    hunk_editor,
+    label_commits,
+    review_files,
+    titled_findings,
+)
 from .services import (
     LEASES,
     QUEUES,
@@ -85,7 +93,10 @@ def review_context(request, label: Label, f: QueueFilter) -> dict:
     findings = titled_findings(label)
     rows = commit_rows(commits, findings)
     reviews = label.reviews.select_related("reviewer").order_by("-id")[:10]
+    hunks, hunk_state = hunk_editor(label, commits, rows)
     return {
+        "hunks": hunks,
+        "hunk_state": hunk_state,
         "label": label,
         "example": example,
         "files": review_files(label, owner),

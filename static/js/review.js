@@ -30,7 +30,7 @@
   const slot = document.getElementById("review-slot");
   const emptyBox = document.getElementById("review-empty");
   const statusEl = document.getElementById("review-status");
-  let mode = "view"; // view | reject | correct
+  let mode = "view"; // view | reject | correct | hunks
   let shownAt = performance.now();
   let prefetch = null;
   let pending = Promise.resolve();
@@ -256,6 +256,8 @@
   function openEditor() {
     const ed = editor();
     if (!ed) return;
+    const group = item().querySelector("#hunk-editor");
+    if (group && JSON.parse(group.dataset.state).hunk_level) { openHunks(); return; }
     if (editorSnapshot === null) editorSnapshot = ed.innerHTML;
     mode = "correct";
     ed.hidden = false;
@@ -329,6 +331,8 @@
       panel.hidden = true;
       panel.querySelectorAll("input[name=reason]").forEach(function (x) { x.checked = false; });
       panel.querySelector("textarea[name=note]").value = "";
+    } else if (mode === "hunks") {
+      closeHunks();
     } else if (mode === "correct") {
       const ed = editor();
       ed.innerHTML = editorSnapshot;
@@ -350,6 +354,266 @@
       );
   }
 
+  // ---- correct hunks (group editor) -----------------------------------------------
+  // State: commits with hunk ids and the skipped ids; every edit pushes the previous state on `undos`.
+
+  let hs = null; // {commits, skipped, order, els, files, initial, undos, cur}
+
+  function hunkState() {
+    const data = JSON.parse(item().querySelector("#hunk-editor").dataset.state);
+    const els = Array.prototype.slice.call(item().querySelectorAll("#hunk-pane .hunk"));
+    const order = {};
+    data.hunks.forEach(function (h, i) { order[h.id] = i; });
+    return { commits: data.commits, skipped: data.skipped, hunks: data.hunks, order: order, els: els,
+             initial: JSON.stringify({ commits: data.commits, skipped: data.skipped }), undos: [], cur: 0 };
+  }
+
+  function snapshot() { return JSON.stringify({ commits: hs.commits, skipped: hs.skipped }); }
+
+  function edit(fn) {
+    const before = snapshot();
+    if (fn() === false) return;
+    hs.undos.push(before);
+    renderHunks();
+  }
+
+  function ownerOf() {
+    const owner = {};
+    hs.commits.forEach(function (c, i) { c.hunks.forEach(function (id) { owner[id] = i; }); });
+    hs.skipped.forEach(function (id) { owner[id] = "skip"; });
+    return owner;
+  }
+
+  function uncovered(owner) { return hs.hunks.filter(function (h) { return !(h.id in owner); }).map(function (h) { return h.id; }); }
+
+  function renderHunks() {
+    const owner = ownerOf();
+    const tints = {};
+    hs.hunks.forEach(function (h) {
+      const o = owner[h.id];
+      if (typeof o === "number") (tints[h.file] = tints[h.file] || {})[o] = true;
+    });
+    hs.els.forEach(function (el, i) {
+      const h = hs.hunks[i];
+      const o = owner[h.id];
+      const cls = ["hunk", typeof o === "number" ? "tint-" + (o % 8) : o === "skip" ? "skipped" : "tint-none"];
+      if (Object.keys(tints[h.file] || {}).length > 1) cls.push("file-split");
+      if (i === hs.cur) cls.push("current");
+      el.className = cls.join(" ");
+      el.querySelector(".hwhere").textContent = typeof o === "number" ? "commit " + (o + 1) : o === "skip" ? "skipped" : "in no commit";
+    });
+    const list = item().querySelector("#hunk-editor .hunk-commits");
+    const curOwner = owner[hs.hunks[hs.cur] && hs.hunks[hs.cur].id];
+    list.textContent = "";
+    hs.commits.forEach(function (c, i) {
+      const li = document.createElement("li");
+      li.className = "tint-" + (i % 8) + (i === curOwner ? " current" : "");
+      li.dataset.commit = String(i);
+      const head = document.createElement("div");
+      const b = document.createElement("b");
+      b.textContent = (i + 1) + ". " + c.type + (c.scope ? "(" + c.scope + ")" : "") + ": ";
+      const desc = document.createElement("input");
+      desc.name = "hunk-description";
+      desc.value = c.description;
+      desc.placeholder = "description (required)";
+      desc.setAttribute("aria-label", "description of commit " + (i + 1));
+      head.appendChild(b);
+      head.appendChild(desc);
+      const ids = document.createElement("div");
+      ids.className = "hids";
+      ids.textContent = c.hunks.length ? c.hunks.join(" ") : "(empty: dropped on save)";
+      li.appendChild(head);
+      li.appendChild(ids);
+      list.appendChild(li);
+    });
+    const missing = uncovered(owner);
+    const cov = item().querySelector("#hunk-coverage");
+    cov.textContent = missing.length
+      ? missing.length + " hunk" + (missing.length > 1 ? "s" : "") + " in no commit and not skipped: " + missing.join(", ")
+      : "every hunk is in exactly one commit or skipped (" + hs.skipped.length + " skipped)";
+    cov.className = "coverage " + (missing.length ? "bad" : "ok");
+  }
+
+  function placeHunks(ids, idx) {
+    if (idx > hs.commits.length) { say("there is no commit " + (idx + 1), true); return false; }
+    const from = ownerOf()[ids[0]];
+    if (idx === hs.commits.length) {
+      const src = typeof from === "number" ? hs.commits[from] : { type: "chore", scope: "" };
+      hs.commits.push({ type: src.type || "chore", scope: src.scope || "", description: "", breaking: false,
+                        bang_first: false, body: "", issues: [], hunks: [] });
+    }
+    const set = {};
+    ids.forEach(function (id) { set[id] = true; });
+    hs.commits.forEach(function (c) { c.hunks = c.hunks.filter(function (id) { return !set[id]; }); });
+    hs.skipped = hs.skipped.filter(function (id) { return !set[id]; });
+    const target = hs.commits[idx].hunks;
+    ids.forEach(function (id) { target.push(id); });
+    target.sort(function (a, b) { return hs.order[a] - hs.order[b]; });
+    say(ids.length === 1 ? ids[0] + " → commit " + (idx + 1) : ids.length + " hunks of " + hs.hunks[hs.order[ids[0]]].file + " → commit " + (idx + 1));
+    return true;
+  }
+
+  function moveCurrent(idx, wholeFile) {
+    const t0 = performance.now();
+    const h = hs.hunks[hs.cur];
+    const ids = wholeFile ? hs.hunks.filter(function (x) { return x.file === h.file; }).map(function (x) { return x.id; }) : [h.id];
+    edit(function () { return placeHunks(ids, idx); });
+    void hs.els[hs.cur].offsetHeight; // include the style and layout work in the measure
+    performance.measure("hunk-move", { start: t0, end: performance.now() });
+  }
+
+  function currentCommit() {
+    const o = ownerOf()[hs.hunks[hs.cur].id];
+    return typeof o === "number" ? o : -1;
+  }
+
+  function skipCurrent() {
+    const id = hs.hunks[hs.cur].id;
+    edit(function () {
+      const was = hs.skipped.indexOf(id) >= 0;
+      hs.commits.forEach(function (c) { c.hunks = c.hunks.filter(function (x) { return x !== id; }); });
+      hs.skipped = hs.skipped.filter(function (x) { return x !== id; });
+      if (!was) hs.skipped.push(id);
+      say(id + (was ? " no longer skipped: put it in a commit" : " skipped"));
+    });
+  }
+
+  function mergeCurrent() {
+    const i = currentCommit();
+    if (i <= 0) { say("put the hunk in a commit after the first to merge it into the previous one", true); return; }
+    edit(function () {
+      const prev = hs.commits[i - 1];
+      prev.hunks = prev.hunks.concat(hs.commits[i].hunks).sort(function (a, b) { return hs.order[a] - hs.order[b]; });
+      hs.commits.splice(i, 1);
+      say("commit " + (i + 1) + " merged into commit " + i);
+    });
+  }
+
+  function splitCurrent() {
+    const i = currentCommit();
+    if (i < 0) { say("the hunk is in no commit", true); return; }
+    const at = hs.order[hs.hunks[hs.cur].id];
+    const c = hs.commits[i];
+    const rest = c.hunks.filter(function (id) { return hs.order[id] >= at; });
+    if (rest.length === c.hunks.length) { say("split at a later hunk of the commit: this is its first", true); return; }
+    edit(function () {
+      c.hunks = c.hunks.filter(function (id) { return hs.order[id] < at; });
+      hs.commits.splice(i + 1, 0, { type: c.type, scope: c.scope, description: "", breaking: false, bang_first: false,
+                                    body: "", issues: [], hunks: rest });
+      say("commit " + (i + 1) + " split: " + rest.length + " hunk" + (rest.length > 1 ? "s" : "") + " into commit " + (i + 2));
+    });
+  }
+
+  function reorderCurrent(delta) {
+    const i = currentCommit();
+    const j = i + delta;
+    if (i < 0 || j < 0 || j >= hs.commits.length) { say("cannot move that commit further", true); return; }
+    edit(function () {
+      const c = hs.commits.splice(i, 1)[0];
+      hs.commits.splice(j, 0, c);
+      say("commit " + (i + 1) + " is now commit " + (j + 1));
+    });
+  }
+
+  function undoHunkEdit() {
+    if (!hs.undos.length) { say("nothing to undo in the editor", true); return; }
+    const s = JSON.parse(hs.undos.pop());
+    hs.commits = s.commits;
+    hs.skipped = s.skipped;
+    renderHunks();
+    say("edit undone");
+  }
+
+  function focusHunk(i) {
+    hs.cur = (i + hs.hunks.length) % hs.hunks.length;
+    renderHunks();
+    hs.els[hs.cur].scrollIntoView({ block: "nearest" });
+  }
+
+  function openHunks() {
+    const ed = item().querySelector("#hunk-editor");
+    if (!ed) return;
+    hs = hunkState();
+    if (!hs.hunks.length) { say("this diff has no hunks", true); hs = null; return; }
+    mode = "hunks";
+    ed.hidden = false;
+    item().querySelector("#hunk-pane").hidden = false;
+    item().querySelector(".diff-files").hidden = true;
+    item().querySelector("#proposal").hidden = true;
+    renderHunks();
+    say("correct hunks: j/k hunk, 1–9 move, - skip, z undo, Ctrl+Enter save");
+  }
+
+  function closeHunks() {
+    item().querySelector("#hunk-editor").hidden = true;
+    item().querySelector("#hunk-pane").hidden = true;
+    item().querySelector(".diff-files").hidden = false;
+    item().querySelector("#proposal").hidden = false;
+    hs = null;
+  }
+
+  function saveHunks() {
+    const missing = uncovered(ownerOf());
+    if (missing.length) { say("not saved: hunks in no commit and not skipped: " + missing.join(", "), true); return; }
+    const gi = item().querySelector("#editor [name=gitignore]");
+    const correction = {
+      commits: hs.commits.map(function (c) {
+        return { type: c.type, scope: c.scope, description: c.description, breaking: c.breaking, bang_first: c.bang_first,
+                 body: c.body, issues: c.issues, hunks: c.hunks };
+      }),
+      skipped_hunks: hs.skipped.slice(),
+      gitignore: gi ? gi.value.split("\n") : [],
+    };
+    const it = item();
+    const body = { verdict: "correct", seconds: (performance.now() - shownAt) / 1000, correction: correction, token: newToken() };
+    say("saving correction…");
+    pending = pending
+      .then(function () { return post(it.dataset.verdictUrl, body, 2); })
+      .then(
+        function () { say("correction saved for label " + it.dataset.label); hs = null; advance(); },
+        function (err) { say("correction not saved: " + err.message, true); }
+      );
+  }
+
+  function onHunkKey(e) {
+    const t = e.target;
+    if (t && t.name === "hunk-description") {
+      if (e.key === "Enter" || e.key === "Escape") { e.preventDefault(); t.blur(); renderHunks(); }
+      return;
+    }
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); saveHunks(); return; }
+    if (e.key === "z" && !e.altKey) { e.preventDefault(); undoHunkEdit(); return; }
+    if (e.altKey && (e.key === "ArrowUp" || e.key === "ArrowDown")) { e.preventDefault(); reorderCurrent(e.key === "ArrowUp" ? -1 : 1); return; }
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    const digit = /^Digit([1-9])$/.exec(e.code || "");
+    if (digit) { e.preventDefault(); moveCurrent(Number(digit[1]) - 1, e.shiftKey); return; }
+    const actions = {
+      j: function () { focusHunk(hs.cur + 1); },
+      k: function () { focusHunk(hs.cur - 1); },
+      "-": skipCurrent,
+      m: mergeCurrent,
+      s: splitCurrent,
+      "[": function () { reorderCurrent(-1); },
+      "]": function () { reorderCurrent(1); },
+      e: function () {
+        const i = currentCommit();
+        if (i < 0) { say("the hunk is in no commit", true); return; }
+        hs.undos.push(snapshot());
+        const input = item().querySelectorAll("#hunk-editor [name=hunk-description]")[i];
+        input.focus();
+        input.select();
+      },
+    };
+    const action = actions[e.key];
+    if (action) { e.preventDefault(); action(); }
+  }
+
+  document.addEventListener("input", function (e) {
+    if (!hs || e.target.name !== "hunk-description") return;
+    const li = e.target.closest("li");
+    hs.commits[Number(li.dataset.commit)].description = e.target.value;
+  });
+
   // ---- wiring ---------------------------------------------------------------------
 
   document.addEventListener("click", function (e) {
@@ -362,18 +626,22 @@
 
   document.addEventListener("keydown", function (e) {
     if (e.defaultPrevented) return;
-    if (e.key === "Escape" && mode !== "view") { e.preventDefault(); cancelMode(); return; }
+    if (e.key === "Escape" && mode !== "view" && !(mode === "hunks" && e.target.name === "hunk-description")) {
+      e.preventDefault(); cancelMode(); return;
+    }
     if (!item() || slot.hidden) {
       if (e.key === "u" && !isTyping(e.target)) { e.preventDefault(); undo(); }
       return;
     }
     if (mode === "correct") { onEditorKey(e); return; }
+    if (mode === "hunks") { onHunkKey(e); return; }
     if (mode === "reject") { onRejectKey(e); return; }
     if (isTyping(e.target) || e.ctrlKey || e.metaKey || e.altKey) return;
     const actions = {
       a: function () { submit("accept"); },
       r: openReject,
       c: openEditor,
+      g: openHunks,
       s: function () { submit("skip"); },
       u: undo,
       j: function () { focusFile(fileIdx + 1); },
