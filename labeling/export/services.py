@@ -17,9 +17,9 @@ from pathlib import Path
 from django.conf import settings
 from django.db.models import Count, Max
 
-from ..labels import teacher_and_prompt
 from gsctune.domain.protocol import BUILTIN, ProtocolSpec
 
+from ..labels import teacher_and_prompt
 from ..models import Example, Label, ProtocolVersion, Review, ReviewItem, SFTExport
 from ..review.services import latest_verdicts
 from . import snapshot as export

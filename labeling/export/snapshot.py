@@ -42,8 +42,8 @@ from gsctune.domain.prompts import (
     build_messages,
     truncate_diff,
 )
+from gsctune.domain.proposal import Proposal
 from gsctune.domain.protocol import BUILTIN, ProtocolSpec
-from gsctune.domain.proposal import Proposal, SchemaError
 from gsctune.domain.records import record_key
 from gsctune.domain.seeding import seeded_int
 
