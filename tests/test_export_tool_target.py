@@ -192,7 +192,7 @@ def test_trl_trains_on_the_tool_target(tool_export, coder_tokenizer, tmp_path):
 
     model = build_tiny_model(tmp_path / "model", tokenizer=coder_tokenizer)
     cfg = {"base_model": str(model), "data_dir": str(tool_export[1]), "output_dir": str(tmp_path / "out"),
-           "backend": "trl", "max_steps": 2, "batch_size": 2, "grad_accum": 1, "max_length": 2048,
+           "backend": "trl", "max_steps": 2, "batch_size": 2, "grad_accum": 1, "max_length": 4096,
            "optimizer": "adamw_torch", "lora_r": 4, "lora_alpha": 8, "eval_steps": 2}
     (tmp_path / "cfg.json").write_text(json.dumps(cfg))
     env = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES", "GSCTUNE_TRAIN_GPUS")}
