@@ -50,7 +50,7 @@ class ExportForm(forms.Form):
                   "content the student never sees. Off: label with the teacher shown only what the tool shows.")
     keep_new_content = forms.BooleanField(
         required=False, initial=False, label="Show new files' content in the user turn",
-        help_text="Unlike the tool; then no read_file turn is needed.")
+        help_text="The tool does not show it; with it shown, no read_file turn is needed.")
     max_total = forms.IntegerField(required=False, min_value=100,
                                    help_text="Whole-conversation budget; longer rows are reported and left out.")
 
