@@ -36,6 +36,21 @@ class ExportForm(forms.Form):
     tokenizer = forms.CharField(required=False, max_length=1000,
                                 help_text="Local tokenizer folder: truncate by tokens instead of characters.")
     max_diff_tokens = forms.IntegerField(required=False, min_value=50)
+    target = forms.ChoiceField(
+        required=False, choices=[(export.TOOL_TARGET, "git-smart-commit: the tool's conversation (tool calls)"),
+                 (export.JSON_FILES, "json-files: one JSON answer per example")],
+        help_text="Default: git-smart-commit once a protocol version has been captured.")
+    protocol_version = forms.ChoiceField(
+        required=False, help_text="git-smart-commit only. Latest captured by default; the built-in protocol "
+                                  "is gsctune's own prompt (not what the tool sends) and is flagged in the manifest.")
+    read_new_files = forms.BooleanField(
+        required=False, initial=True, label="Add read_file turns",
+        help_text="The tool shows no content for new files: add the read_file (or get_diff, for a hunk it would "
+                  "summarize) call and its reply before the commit that needs it, so the label does not rest on "
+                  "content the student never sees. Off: label with the teacher shown only what the tool shows.")
+    keep_new_content = forms.BooleanField(
+        required=False, initial=False, label="Show new files' content in the user turn",
+        help_text="The tool does not show it; with it shown, no read_file turn is needed.")
     max_total = forms.IntegerField(required=False, min_value=100,
                                    help_text="Whole-conversation budget; longer rows are reported and left out.")
 
@@ -44,6 +59,10 @@ class ExportForm(forms.Form):
         for name, key in (("teachers", "teachers"), ("prompt_versions", "prompt_versions"),
                           ("repositories", "repositories"), ("languages", "languages")):
             self.fields[name].choices = [(v, v) for v in choices[key]]
+        self.default_target = self.fields["target"].initial = choices.get("target", export.JSON_FILES)
+        self.fields["protocol_version"].choices = (
+            [("", "latest captured"), (export.BUILTIN_PROTOCOL, "built-in (not what the tool sends)")]
+            + list(choices.get("protocols", [])))
         self.fields["exclude_findings"].choices = (
             [(export.ANY_FINDING, "any finding")] + [(v, v) for v in choices["checks"]]
         )
@@ -52,6 +71,7 @@ class ExportForm(forms.Form):
         data = super().clean()
         if self.errors:
             return data
+        data["target"] = data.get("target") or self.default_target
         try:
             data["options"] = self.to_options(data)
         except ValueError as exc:
@@ -71,4 +91,6 @@ class ExportForm(forms.Form):
             held_out=_lines(data["held_out"]), augment=data["augment"], prompt=data["prompt"],
             max_diff_chars=data["max_diff_chars"], tokenizer=data["tokenizer"].strip() or None,
             max_diff_tokens=data["max_diff_tokens"], max_total=data["max_total"],
+            target=data.get("target") or export.JSON_FILES, protocol_version=data.get("protocol_version") or "",
+            read_new_files=data.get("read_new_files", True), keep_new_content=data.get("keep_new_content", False),
         )

@@ -11,14 +11,16 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from django.conf import settings
 from django.db.models import Count, Max
 
+from gsctune.domain.protocol import BUILTIN, ProtocolSpec
+
 from ..labels import teacher_and_prompt
-from ..models import Example, Label, Review, ReviewItem, SFTExport
+from ..models import Example, Label, ProtocolVersion, Review, ReviewItem, SFTExport
 from ..review.services import latest_verdicts
 from . import snapshot as export
 
@@ -64,6 +66,8 @@ def _label_dict(label: Label) -> dict:
     return {
         "id": label.pk, "commits": label.commits, "gitignore": label.gitignore, "model": label.model,
         "usage": label.usage, "noise_injected": label.noise_injected, "injected_files": label.injected_files,
+        # Hunk-level labels: a column where the label has one, else where the proxy keeps them (usage).
+        "skipped_hunks": list(getattr(label, "skipped_hunks", None) or (label.usage or {}).get("skipped_hunks") or []),
     }
 
 
@@ -138,8 +142,9 @@ def preview(opts: export.ExportOptions) -> dict:
     return counts
 
 
-def choices() -> dict[str, list[str]]:
-    """Values the export form offers: teachers, prompt versions, checks, repositories, languages."""
+def choices() -> dict:
+    """Values the export form offers: teachers, prompt versions, checks, repositories, languages,
+    protocol versions, and the default target."""
     items = ReviewItem.objects.all()
     labeled = Example.objects.filter(pk__in=Label.objects.values("example_id")).facets()
     checks = set()
@@ -151,12 +156,44 @@ def choices() -> dict[str, list[str]]:
         "checks": sorted(checks),
         "repositories": labeled["repos"],
         "languages": labeled["languages"] + [export.NO_LANGUAGE],
+        "protocols": [(str(v.pk), f"#{v.pk} {v.get_source_display()} {v.content_hash[:12]}")
+                      for v in ProtocolVersion.objects.only("id", "source", "content_hash")],
+        "target": default_target(),
     }
+
+
+def default_target() -> str:
+    """git-smart-commit once a captured protocol exists (what the tool sends), else json-files."""
+    captured = ProtocolVersion.objects.filter(source=ProtocolVersion.Source.CAPTURED).exists()
+    return export.TOOL_TARGET if captured else export.JSON_FILES
+
+
+def resolve_protocol(choice: str) -> tuple[ProtocolSpec, dict]:
+    """The spec a git-smart-commit export renders with and its manifest entry: a version by id,
+    the built-in spec only when asked for by name, else the latest captured version."""
+    if choice == export.BUILTIN_PROTOCOL:
+        return BUILTIN, export.protocol_info(BUILTIN)
+    versions = ProtocolVersion.objects.all()
+    if choice:
+        if not choice.isdigit() or not versions.filter(pk=int(choice)).exists():
+            raise ValueError(f"protocol_version {choice!r}: no such protocol version")
+        version = versions.get(pk=int(choice))
+    else:
+        version = versions.filter(source=ProtocolVersion.Source.CAPTURED).first()
+        if version is None:
+            raise ValueError("protocol_version: no captured protocol version yet; capture one, "
+                             f"or choose {export.BUILTIN_PROTOCOL!r} (not what the tool sends)")
+    spec = version.to_spec()
+    return spec, export.protocol_info(spec, version.pk)
 
 
 def create_export(opts: export.ExportOptions, user=None, name: str = "", folder: str | Path | None = None,
                   enqueue: bool = True) -> SFTExport:
-    """Store the snapshot row (and queue it); the folder defaults to the artifacts directory."""
+    """Store the snapshot row (and queue it); the folder defaults to the artifacts directory.
+    A git-smart-commit export is pinned to its protocol version now (ValueError if there is none)."""
+    if opts.target == export.TOOL_TARGET:
+        _, info = resolve_protocol(opts.protocol_version)
+        opts = replace(opts, protocol_version=str(info["id"]) if info["id"] else export.BUILTIN_PROTOCOL)
     job = SFTExport.objects.create(name=name[:200], options=asdict(opts), created_by=user,
                                    folder=str(Path(folder).resolve()) if folder else "")
     if not folder:
@@ -180,7 +217,8 @@ def run_export_job(job: SFTExport, progress) -> None:
             progress.set_counts(done)
             progress.raise_if_cancelled()
 
-    result = export.export(records, opts, job.folder, progress=tick)
+    spec, protocol = resolve_protocol(opts.protocol_version) if opts.target == export.TOOL_TARGET else (None, None)
+    result = export.export(records, opts, job.folder, progress=tick, spec=spec, protocol=protocol)
     manifest = result.manifest
     job.summary = {k: v for k, v in manifest.items() if k != "records"}
     job.train_rows = manifest["counts"]["train_rows"]

@@ -31,7 +31,9 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
+from gsctune.domain import tool_export
 from gsctune.domain.diffs import remove_files
+from gsctune.domain.hunk_proposal import example_hunk_view
 from gsctune.domain.noise import apply_noise, make_noise
 from gsctune.domain.prompts import (
     DEFAULT_PROMPT,
@@ -40,7 +42,8 @@ from gsctune.domain.prompts import (
     build_messages,
     truncate_diff,
 )
-from gsctune.domain.proposal import Proposal, SchemaError
+from gsctune.domain.proposal import Proposal
+from gsctune.domain.protocol import BUILTIN, ProtocolSpec
 from gsctune.domain.records import record_key
 from gsctune.domain.seeding import seeded_int
 
@@ -53,6 +56,10 @@ HARVESTED_FIELDS = (
     "original_commits", "existing_gitignore", "languages",
 )
 OUTPUT_FILES = ("train.jsonl", "val.jsonl", "labeled.jsonl")
+JSON_FILES = "json-files"
+TOOL_TARGET = tool_export.TARGET  # "git-smart-commit"
+TARGETS = (TOOL_TARGET, JSON_FILES)
+BUILTIN_PROTOCOL = "builtin"  # protocol_version for gsctune's built-in spec (not what the tool sends)
 
 
 @dataclass
@@ -80,8 +87,17 @@ class ExportOptions:
     tokenizer: str | None = None
     max_diff_tokens: int | None = None
     max_total: int | None = None  # whole conversation, tokens with a tokenizer, else characters
+    # json-files: one {"messages": [system, user, assistant JSON]} per row (the labeling prompt);
+    # git-smart-commit: the conversation the tool holds (tool_export.tool_record).
+    target: str = JSON_FILES
+    protocol_version: str = ""  # git-smart-commit: a ProtocolVersion id, "builtin", or "" (latest captured)
+    read_new_files: bool = True  # add the read_file / get_diff turns the student needs (tool_export)
+    keep_new_content: bool = False  # show new files' content in the user turn instead (no read turn)
 
     def __post_init__(self) -> None:
+        if self.target not in TARGETS:
+            raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {self.target!r}")
+        self.protocol_version = str(self.protocol_version or "")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.prompt not in ("labeling", "short"):
@@ -174,8 +190,13 @@ def _verdict_included(verdict: str, opts: ExportOptions) -> bool:
     }.get(verdict, False)
 
 
-def select(records: Iterable[dict], opts: ExportOptions) -> Selection:
-    """Keep what the options ask for; one record per example (best verdict first)."""
+def select(records: Iterable[dict], opts: ExportOptions,
+           render: Callable[[dict], str] | None = None) -> Selection:
+    """Keep what the options ask for; one record per example (best verdict first).
+
+    ``render`` turns a full record into its answer (the tool target's conversation line);
+    the ValueError it raises marks the label invalid, with the reason. Default: the
+    json-files assistant content."""
     excluded: Counter = Counter()
     invalid: list[dict] = []
     best: dict[str, tuple[tuple, dict]] = {}
@@ -212,8 +233,9 @@ def select(records: Iterable[dict], opts: ExportOptions) -> Selection:
         key = record_key(ex)
         try:
             # Validates and normalizes once; light records (counts only) carry no commits.
-            answer = assistant_content(rec["label"]) if "commits" in rec["label"] else ""
-        except SchemaError as exc:
+            answer = "" if "commits" not in rec["label"] else (
+                render(rec) if render else assistant_content(rec["label"]))
+        except ValueError as exc:  # SchemaError, or why the tool would refuse the label
             invalid.append({"key": key, "label_id": rec["label"].get("id"), "error": str(exc)})
             excluded["invalid label"] += 1
             continue
@@ -383,8 +405,8 @@ class Plan:
         return out
 
 
-def plan(records: Iterable[dict], opts: ExportOptions) -> Plan:
-    selection = select(records, opts)
+def plan(records: Iterable[dict], opts: ExportOptions, render: Callable[[dict], str] | None = None) -> Plan:
+    selection = select(records, opts, render)
     split = split_repositories(selection.records, opts)
     val = set(split.val_repos)
     rows = []
@@ -448,9 +470,18 @@ def fit_diff(diff: str, budget: int, measure: Measure) -> tuple[str, bool]:
 
 # --- rendering ---------------------------------------------------------------------------
 
+_HUNK_KEYS = ("hunks", "breaking_change")  # what a hunk-level label adds to a commit
+
+
 def assistant_content(label: dict) -> str:
-    """The compact ``{"commits": [...], "gitignore": [...]}`` JSON, normalized by the parser's schema."""
-    proposal = Proposal.from_dict({"commits": label["commits"], "gitignore": label.get("gitignore") or []})
+    """The compact ``{"commits": [...], "gitignore": [...]}`` JSON, normalized by the parser's schema.
+    The hunk-level keys a label may carry (a production label's ``hunks``) are not part of
+    this format and are left out."""
+    commits = label["commits"]
+    if isinstance(commits, list):
+        commits = [{k: v for k, v in c.items() if k not in _HUNK_KEYS} if isinstance(c, dict) else c
+                   for c in commits]
+    proposal = Proposal.from_dict({"commits": commits, "gitignore": label.get("gitignore") or []})
     return proposal.to_json()
 
 
@@ -525,10 +556,47 @@ class Result:
     files: dict[str, dict]  # name -> {"sha256", "bytes", "lines"}
 
 
+def tool_conversation(example: dict, label: dict, spec: ProtocolSpec, opts: ExportOptions) -> dict:
+    """The git-smart-commit record of one example; ValueError where the tool would refuse the label."""
+    hunks = example_hunk_view(example, show_new_content=True) if opts.keep_new_content else None
+    return tool_export.tool_record(example, label, spec=spec, read_new_files=opts.read_new_files, hunks=hunks)
+
+
+def _tool_length(record: dict, measure: Measure) -> int:
+    """The conversation's length: every message's content and every tool call's arguments."""
+    total = 0
+    for m in record["messages"]:
+        total += measure.length(m.get("content") or "")
+        for call in m.get("tool_calls") or ():
+            total += measure.length(call["function"]["arguments"])
+    return total
+
+
+def protocol_info(spec: ProtocolSpec, version_id: int | None = None) -> dict:
+    """What the manifest says about the protocol a git-smart-commit export was rendered with."""
+    return {"id": version_id, "content_hash": spec.content_hash, "source": spec.source,
+            "captured": spec.source == "captured", "tool_name": spec.tool_name, "tool_commit": spec.tool_commit,
+            "note": spec.note if spec.source != "captured" else ""}
+
+
 def export(records: Iterable[dict], opts: ExportOptions, out_dir: str,
-           progress: Callable[[int, int], None] | None = None) -> Result:
-    """Write train.jsonl, val.jsonl, labeled.jsonl and manifest.json into ``out_dir``."""
-    the_plan = plan(records, opts)
+           progress: Callable[[int, int], None] | None = None, spec: ProtocolSpec | None = None,
+           protocol: dict | None = None) -> Result:
+    """Write train.jsonl, val.jsonl, labeled.jsonl and manifest.json into ``out_dir``.
+
+    The git-smart-commit target renders with ``spec`` (the built-in one when none is given);
+    ``protocol`` is its manifest entry (``protocol_info``)."""
+    tool = opts.target == TOOL_TARGET
+    spec = spec or BUILTIN
+    rendered: dict[str, dict] = {}  # key -> the tool record of the chosen label
+
+    def render(rec: dict) -> str:
+        record = tool_conversation(rec["example"], rec["label"], spec, opts)
+        line = tool_export.record_line(record)
+        rendered.setdefault(record_key(rec["example"]), {})[line] = record
+        return line
+
+    the_plan = plan(records, opts, render if tool else None)
     measure: Measure = TokenMeasure(opts.tokenizer) if opts.tokenizer else Measure()
     diff_budget = opts.max_diff_tokens if opts.tokenizer else opts.max_diff_chars
     by_key = {record_key(r["example"]): r for r in the_plan.selection.records}
@@ -567,23 +635,33 @@ def export(records: Iterable[dict], opts: ExportOptions, out_dir: str,
             prov["dropped"] = "diff also in validation"
             continue
         variants = [(ex, label)]
+        augment = tool_export.with_junk if tool else noisy_copy
         for i in range(opts.augment if train else 0):
-            copy = noisy_copy(ex, label, row["key"], _hash_int(opts.seed, "augment", i) % 2**31)
+            copy = augment(ex, label, row["key"], _hash_int(opts.seed, "augment", i) % 2**31)
             if copy is not None:
                 variants.append(copy)
         for vi, (vex, vlabel) in enumerate(variants):
-            diff, was_cut = fit_diff(vex["diff"], diff_budget, measure)
-            prov["truncated"] = prov["truncated"] or was_cut
-            messages = prompt_messages({**vex, "diff": diff}, rec, opts)
-            answer = the_plan.selection.answers[row["key"]] if vi == 0 else assistant_content(vlabel)
-            messages.append({"role": "assistant", "content": answer})
-            if opts.max_total:
-                length = sum(measure.length(m["content"]) for m in messages)
-                if length > opts.max_total:
-                    over_budget.append({"key": row["key"], "variant": vi, "length": length,
-                                        "budget": opts.max_total, "unit": measure.unit})
+            if tool:
+                answer = the_plan.selection.answers[row["key"]]
+                if vi == 0:
+                    record, line = rendered[row["key"]][answer], answer
+                else:
+                    try:
+                        record = tool_conversation(vex, vlabel, spec, opts)
+                    except ValueError:
+                        continue  # the junk copy breaks what the label rests on: the row stays unaugmented
+                    line = tool_export.record_line(record)
+                if opts.max_total:
+                    length = _tool_length(record, measure)
+                    if length > opts.max_total:
+                        over_budget.append({"key": row["key"], "variant": vi, "length": length,
+                                            "budget": opts.max_total, "unit": measure.unit})
+                        continue
+            else:
+                line = _files_line(vex, vlabel, vi, rec, row, opts, the_plan, diff_budget, measure, prov,
+                                   over_budget, encoded_prompts)
+                if line is None:
                     continue
-            line = messages_line(messages, encoded_prompts)
             if not train:
                 val_lines.append(line)
                 prov["rows"] += 1
@@ -610,6 +688,8 @@ def export(records: Iterable[dict], opts: ExportOptions, out_dir: str,
         "repaired_labels": [{"key": p["key"], "label_id": p["label_id"], "note": p["repaired"]}
                             for p in provenance if p.get("repaired")],
     })
+    manifest["target"] = opts.target
+    manifest["protocol"] = (protocol or protocol_info(spec)) if tool else None
     text = _manifest_text(manifest)
     with open(os.path.join(out_dir, "manifest.json"), "w", encoding="utf-8", newline="\n") as fh:
         fh.write(text)
@@ -617,6 +697,23 @@ def export(records: Iterable[dict], opts: ExportOptions, out_dir: str,
     all_files = {**files, "manifest.json": {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
                                             "lines": text.count("\n")}}
     return Result(the_plan, manifest, all_files)
+
+
+def _files_line(vex: dict, vlabel: dict, vi: int, rec: dict, row: dict, opts: ExportOptions, the_plan: Plan,
+               diff_budget: int, measure: Measure, prov: dict, over_budget: list, encoded_prompts: dict) -> str | None:
+    """A json-files row (None when over the whole-conversation budget, which is reported)."""
+    diff, was_cut = fit_diff(vex["diff"], diff_budget, measure)
+    prov["truncated"] = prov["truncated"] or was_cut
+    messages = prompt_messages({**vex, "diff": diff}, rec, opts)
+    answer = the_plan.selection.answers[row["key"]] if vi == 0 else assistant_content(vlabel)
+    messages.append({"role": "assistant", "content": answer})
+    if opts.max_total:
+        length = sum(measure.length(m["content"]) for m in messages)
+        if length > opts.max_total:
+            over_budget.append({"key": row["key"], "variant": vi, "length": length,
+                                "budget": opts.max_total, "unit": measure.unit})
+            return None
+    return messages_line(messages, encoded_prompts)
 
 
 def _manifest_text(manifest: dict) -> str:

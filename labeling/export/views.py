@@ -30,10 +30,14 @@ def export_list(request):
     form = _form(request)
     if request.method == "POST":
         if form.is_valid():
-            job = services_export.create_export(form.cleaned_data["options"], user=request.user,
-                                                name=form.cleaned_data["name"])
-            messages.success(request, f"Export {job.pk} queued.")
-            return redirect(job)
+            try:
+                job = services_export.create_export(form.cleaned_data["options"], user=request.user,
+                                                    name=form.cleaned_data["name"])
+            except ValueError as exc:  # a git-smart-commit export without a protocol version to pin
+                form.add_error("protocol_version", str(exc))
+            else:
+                messages.success(request, f"Export {job.pk} queued.")
+                return redirect(job)
     counts = services_export.preview(form.cleaned_data["options"] if form.is_bound and form.is_valid()
                                      else export.ExportOptions())
     return render(request, "labeling/export/list.html", {

@@ -4,6 +4,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 
+from gsctune.domain.protocol import ProtocolSpec
 from gsctune.jobs import Job
 
 from ..protocol.layout import content_hash
@@ -59,6 +60,20 @@ class ProtocolVersion(models.Model):
             "tool_name": self.tool_name, "tool_commit": self.tool_commit, "source": self.source,
             "content_hash": self.content_hash,
         }
+
+    def to_spec(self) -> ProtocolSpec:
+        """The protocol the export (and evaluation) renders conversations with.
+
+        The captured system prompt and tools are used as sent; the user turn and the
+        replies keep gsctune's renderer (its formats are checked against the capture,
+        and a mismatch is reported there, not here)."""
+        captured = self.source == self.Source.CAPTURED
+        return ProtocolSpec(
+            system_prompt=self.system_prompt, tools=self.tools, tool_name=self.tool_name,
+            tool_commit=self.tool_commit,
+            source="captured" if captured else "built-in",
+            note="" if captured else "not what the tool sends",
+        )
 
     def save(self, *args, **kwargs):
         new_hash = self.compute_hash()

@@ -3,8 +3,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from gsctune.jobs import JobState, run_in_foreground
-from labeling.export.services import create_export, summary_line
-from labeling.export.snapshot import ExportOptions
+from labeling.export.services import create_export, default_target, summary_line
+from labeling.export.snapshot import BUILTIN_PROTOCOL, TARGETS, ExportOptions
 
 
 class Command(BaseCommand):
@@ -36,6 +36,15 @@ class Command(BaseCommand):
         parser.add_argument("--max-diff-tokens", type=int, default=None)
         parser.add_argument("--max-total", type=int, default=None,
                             help="Whole-conversation budget; longer rows are reported and left out.")
+        parser.add_argument("--target", choices=TARGETS, default=None,
+                            help="Default: git-smart-commit once a protocol version is captured, else json-files.")
+        parser.add_argument("--protocol-version", dest="protocol", default="",
+                            help=f"git-smart-commit: a protocol version id (default: the latest captured), "
+                                 f"or {BUILTIN_PROTOCOL!r} for gsctune's own (not what the tool sends).")
+        parser.add_argument("--no-read-new-files", action="store_true",
+                            help="Add no read_file turns (the teacher was shown only what the tool shows).")
+        parser.add_argument("--keep-new-content", action="store_true",
+                            help="Show new files' content in the user turn (then no read_file turn is needed).")
         parser.add_argument("--queue", action="store_true", help="Hand the export to the worker instead.")
 
     def handle(self, *args, **o):
@@ -56,13 +65,18 @@ class Command(BaseCommand):
                 held_out=o["held_out"], augment=o["augment"], prompt=o["prompt"],
                 max_diff_chars=o["max_diff_chars"], tokenizer=o["tokenizer"],
                 max_diff_tokens=o["max_diff_tokens"], max_total=o["max_total"],
+                target=o["target"] or default_target(), protocol_version=o["protocol"],
+                read_new_files=not o["no_read_new_files"], keep_new_content=o["keep_new_content"],
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         if opts.tokenizer and not Path(opts.tokenizer).is_dir():
             raise CommandError(f"--tokenizer {opts.tokenizer}: no such folder (a local tokenizer is needed, "
                                "nothing is downloaded)")
-        job = create_export(opts, name=o["name"], folder=o["out"], enqueue=o["queue"])
+        try:
+            job = create_export(opts, name=o["name"], folder=o["out"], enqueue=o["queue"])
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
         if not o["queue"]:
             job = run_in_foreground(job, stream=self.stderr)
             if job.state != JobState.SUCCEEDED:
