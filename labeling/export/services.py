@@ -64,6 +64,7 @@ def _label_dict(label: Label) -> dict:
     return {
         "id": label.pk, "commits": label.commits, "gitignore": label.gitignore, "model": label.model,
         "usage": label.usage, "noise_injected": label.noise_injected, "injected_files": label.injected_files,
+        "granularity": label.granularity, "skipped_hunks": label.skipped_hunks,
     }
 
 
@@ -104,7 +105,7 @@ def build_records(light: bool = False) -> list[dict]:
             "teacher": teacher,
             "prompt_version": prompt or None,
             "prompt": None if light else _prompt_texts(label),
-            "findings": sorted({f.get("check", "") for f in exported.findings or []}),
+            "findings": sorted({f.get("check", "") for f in exported.findings or [] if not f.get("informational")}),
             "repaired": exported.repair_note if exported.repaired_at else "",
         })
     return records

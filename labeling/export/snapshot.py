@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
 from gsctune.domain.diffs import remove_files
+from gsctune.domain.hunk_proposal import example_hunk_view, labeled_fields
 from gsctune.domain.noise import apply_noise, make_noise
 from gsctune.domain.prompts import (
     DEFAULT_PROMPT,
@@ -465,6 +466,8 @@ def labeled_line(example: dict, label: dict) -> dict:
         "model": label.get("model") or "",
         "usage": label.get("usage") or {},
     }
+    if label.get("granularity") == "hunks":  # each commit's files and the tool's hunk ids, plus skipped_hunks
+        out["label"].update(labeled_fields(label, example_hunk_view(example)))
     return out
 
 
