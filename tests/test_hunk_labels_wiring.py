@@ -157,3 +157,17 @@ def test_one_click_hunk_prompt_from_a_protocol(staff_client, reviewer_user):
     assert PromptVersion.objects.filter(granularity="hunks").count() == 1
     detail = staff_client.get(prompt.get_absolute_url()).content.decode()
     assert '<span class="chip">hunks</span>' in detail and "Available hunks:" in detail
+
+
+def test_example_and_review_pages_show_the_granularity(staff_client):
+    example = _example()
+    label = store_label(Label(example=example, source=Label.Source.TEACHER, model="m", granularity="hunks",
+                              commits=hunk_data.HUNK_LABEL["commits"], gitignore=["*.log"],
+                              skipped_hunks=["debug.log::1"], injected_files=["debug.log"]))
+    review = staff_client.get(reverse("review-item", args=[label.pk])).content.decode()
+    assert 'title="What the label\'s commits list: whole files, or git-smart-commit\'s hunk ids">hunks</span>' in review
+    assert '<li class="mono">src/app.py::2</li>' in review
+    assert "File split across commits (informational)" in review
+    page = staff_client.get(example.get_absolute_url()).content.decode()
+    assert '<span class="chip">hunks</span> · 2 commits · 1 skipped hunk</p>' in page
+    assert "(2 hunks)" in page

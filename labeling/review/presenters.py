@@ -4,11 +4,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from gsctune.domain.checks import CHECK_TITLES
+from gsctune.domain.checks import CHECK_TITLES as FILE_CHECK_TITLES
 from gsctune.domain.commits import CONVENTIONAL_TYPES, body_text, parse_subject
 from gsctune.domain.diffs import split_diff
+from gsctune.domain.hunk_checks import CHECK_TITLES as HUNK_CHECK_TITLES
 
 from ..models import Label
+
+CHECK_TITLES = {**FILE_CHECK_TITLES, **HUNK_CHECK_TITLES}
 
 COLOURS = 8  # commit tints in review.css
 
@@ -80,6 +83,7 @@ def commit_rows(commits: list[dict], findings: list[dict]) -> list[dict]:
             # Where the "!" stood, so an unchanged correction keeps the subject exactly.
             "bang_first": bool(parts.get("bang")) and subject.startswith(f"{parts['type']}!"),
             "body": body_text(c), "files": [p for p in c.get("files") or [] if isinstance(p, str)],
+            "hunks": [h for h in c.get("hunks") or [] if isinstance(h, str)],
             "issues": [x for x in c.get("issues") or [] if isinstance(x, dict)],
             "findings": [x for x in findings if x.get("commit") == i],
         }
