@@ -167,7 +167,8 @@ def test_example_and_review_pages_show_the_granularity(staff_client):
     review = staff_client.get(reverse("review-item", args=[label.pk])).content.decode()
     assert 'title="What the label\'s commits list: whole files, or git-smart-commit\'s hunk ids">hunks</span>' in review
     assert '<li class="mono">src/app.py::2</li>' in review
-    assert "File split across commits (informational)" in review
+    assert '<li title="split_file" class="muted"><b>File split across commits (informational)</b>' in review
+    assert review.count("tint-none") == 2  # the diff pane tints files by their hunks' commits
     page = staff_client.get(example.get_absolute_url()).content.decode()
     assert '<span class="chip">hunks</span> · 2 commits · 1 skipped hunk</p>' in page
     assert "(2 hunks)" in page

@@ -138,7 +138,10 @@ class Label(models.Model):
 
     def label_object(self) -> dict:
         """The ``label`` object of the labeled JSONL format (DESIGN.md)."""
-        return {"commits": self.commits, "gitignore": self.gitignore, "model": self.model, "usage": self.usage}
+        obj = {"commits": self.commits, "gitignore": self.gitignore, "model": self.model, "usage": self.usage}
+        if self.granularity == "hunks":
+            obj["skipped_hunks"] = list(self.skipped_hunks)
+        return obj
 
     def as_labeled(self) -> dict:
         """The example in the user's labeled JSONL format."""

@@ -39,10 +39,11 @@ def label_commits(label: Label) -> list[dict]:
 
 
 def file_owners(commits: list[dict]) -> dict[str, int]:
-    """The first commit that lists each path."""
+    """The first commit that lists each path (for hunk-level commits, the paths of their hunk ids)."""
     owner: dict[str, int] = {}
     for i, c in enumerate(commits):
-        for path in c.get("files") or []:
+        hunk_paths = [h.rsplit("::", 1)[0] for h in c.get("hunks") or [] if isinstance(h, str)]
+        for path in list(c.get("files") or []) + hunk_paths:
             owner.setdefault(path, i)
     return owner
 
