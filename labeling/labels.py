@@ -14,15 +14,42 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from gsctune.domain.checks import run_checks
+from gsctune.domain.hunk_checks import INFORMATIONAL, hunk_findings
+from gsctune.domain.hunk_proposal import example_hunk_view, to_hunk_label
+from gsctune.domain.hunks import Hunk
 from gsctune.domain.seeding import seeded_unit
 from gsctune.rules import commit_rules
 
 from .models import Label, ReviewItem
 
 
-def compute_findings(label: Label, rules=None) -> list[dict]:
-    """The automatic-check findings of a label, on the diff its labeler saw."""
+def label_hunks(label: Label) -> list[Hunk]:
+    """The tool's hunk list of the diff the labeler saw (junk included)."""
     example = label.example
+    return example_hunk_view({"diff": label.diff, "existing_gitignore": list(example.existing_gitignore or [])})
+
+
+def hunk_label_dict(label: Label, hunks: list[Hunk] | None = None) -> dict:
+    """The label at hunk level: a hunk-level one as stored, a file-level one converted exactly."""
+    data = {"commits": label.commits, "gitignore": label.gitignore, "skipped_hunks": list(label.skipped_hunks or [])}
+    if label.granularity == "hunks":
+        return data
+    return to_hunk_label(data, label_hunks(label) if hunks is None else hunks)
+
+
+def compute_findings(label: Label, rules=None) -> list[dict]:
+    """The automatic-check findings of a label, on the diff its labeler saw.
+
+    Hunk-level labels get the hunk checks (and the text checks); the whole-file rule
+    checks are for file-level labels only. Informational findings are marked so.
+    """
+    example = label.example
+    if label.granularity == "hunks":
+        found = hunk_findings(
+            {"commits": label.commits, "gitignore": label.gitignore, "skipped_hunks": list(label.skipped_hunks or []),
+             "injected_files": list(label.injected_files or [])},
+            label_hunks(label), {"diff": label.diff}, config=rules or commit_rules())
+        return [{**f.as_dict(), "informational": True} if f.check in INFORMATIONAL else f.as_dict() for f in found]
     findings = run_checks(
         {"commits": label.commits, "gitignore": label.gitignore},
         changed_files=list(example.changed_files),
@@ -51,12 +78,13 @@ def review_item_fields(label: Label) -> dict:
     """The queue columns of a label's review row (its lease and verdict are the review's)."""
     teacher, prompt = teacher_and_prompt(label)
     names = sorted({f["check"] for f in label.findings or []})
+    defects = [f for f in label.findings or [] if not f.get("informational")]
     return {
         "example_id": label.example_id,
         "teacher": teacher[:200],
         "prompt": prompt[:200],
         "gate_rank": gate_rank(label.example.key),
-        "n_findings": len(label.findings or []),
+        "n_findings": len(defects),
         "checks": (" " + " ".join(names) + " ") if names else "",
     }
 

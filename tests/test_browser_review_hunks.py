@@ -61,7 +61,7 @@ def test_a_reviewer_corrects_a_label_hunk_by_hunk_with_the_keyboard(page, live_s
          ["src/app.py", "src/util.py"]),
         ("feat(app): extract the helper", ["src/app.py::2", "src/util.py::1"], ["src/app.py", "src/util.py"]),
     ]
-    skipped = getattr(revision, "skipped_hunks", None) or revision.usage["skipped_hunks"]
+    skipped = revision.skipped_hunks
     assert skipped == ["debug.log::1"]
 
 

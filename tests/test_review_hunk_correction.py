@@ -68,11 +68,7 @@ def test_a_hunk_level_correction_of_a_file_level_label_is_stored_as_a_hunk_level
          ["src/app.py", "src/util.py"]),
         ("docs: describe them", ["README.md::1"], ["README.md"]),
     ]
-    stored = {f.name for f in Label._meta.get_fields()}
-    if "skipped_hunks" in stored:  # the model field, once it exists
-        assert revision.skipped_hunks == ["debug.log::1"] and revision.granularity == "hunks"
-    else:
-        assert revision.usage == {"skipped_hunks": ["debug.log::1"], "granularity": "hunks"}
+    assert revision.skipped_hunks == ["debug.log::1"] and revision.granularity == "hunks"
     assert revision.gitignore == ["*.log"]
 
 

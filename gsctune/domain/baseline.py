@@ -238,15 +238,74 @@ def label(files: list[str], diff: str) -> Proposal:
     return Proposal(commits=commits, gitignore=gitignore)
 
 
+# -- hunk-level requests (git-smart-commit's hunk list) -----------------------------------
+
+HUNK_LIST_HEADING = "Available hunks:"  # hunks.RenderTexts.hunks_heading
+_HUNK_LINE_RE = re.compile(r"^  (.+?::\d+)  (\(new untracked file\)|\[binary file\]|\(\+\d+/-\d+\))$")
+_SECTION_RE = re.compile(r"^--- (.+?::\d+) ---$", re.MULTILINE)
+
+
+def _hunk_path(hunk_id: str) -> str:
+    return hunk_id.rsplit("::", 1)[0]
+
+
+def parse_hunk_turn(user: str) -> tuple[list[tuple[str, str]], str]:
+    """The (hunk id, tag) pairs of a hunk-level user turn, and a diff rebuilt from its sections
+    (one header per file, untracked files as empty new files) for the file-level rules."""
+    listing, _, content = user.partition("\nDiff content:\n")
+    hunks = [(m.group(1), m.group(2)) for m in map(_HUNK_LINE_RE.match, listing.splitlines()) if m]
+    parts = _SECTION_RE.split(content)
+    sections = dict(zip(parts[1::2], parts[2::2]))
+    texts: dict[str, str] = {}
+    for hunk_id, tag in hunks:
+        path = _hunk_path(hunk_id)
+        if tag == "(new untracked file)":
+            texts[path] = f"diff --git a/{path} b/{path}\nnew file mode 100644\n--- /dev/null\n+++ b/{path}\n"
+            continue
+        text = sections.get(hunk_id, "").strip("\n") + "\n"
+        if path in texts and not text.startswith("@@"):  # a later hunk: its header is already there
+            at = text.find("\n@@")
+            text = text[at + 1:] if at >= 0 else ""
+        texts[path] = texts.get(path, "") + text
+    return hunks, "".join(texts.values())
+
+
+def hunk_answer(user: str) -> dict:
+    """The baseline's hunk-level answer: its file-level grouping, each file's hunks in its
+    commit, junk files' hunks in ``skipped_hunks``."""
+    hunks, diff = parse_hunk_turn(user)
+    ids_of: dict[str, list[str]] = {}
+    for hunk_id, _ in hunks:
+        ids_of.setdefault(_hunk_path(hunk_id), []).append(hunk_id)
+    proposal = label(list(ids_of), diff)
+    commits, placed = [], set()
+    for commit in proposal.commits:
+        ids = [h for f in commit.files for h in ids_of.get(f, [])]
+        if ids:
+            placed.update(ids)
+            commits.append({"subject": commit.subject, "hunks": ids, "body": commit.body, "breaking_change": "",
+                            "issues": [i.to_dict() for i in commit.issues]})
+    skipped = [h for h, _ in hunks if h not in placed]
+    if not commits and skipped:  # only junk: the answer still needs a commit
+        commits, skipped = [{"subject": "chore: add generated files", "hunks": skipped, "body": "",
+                             "breaking_change": "", "issues": []}], []
+    return {"commits": commits, "gitignore": list(proposal.gitignore), "skipped_hunks": skipped}
+
+
 # -- OpenAI-compatible server ---------------------------------------------------------
 
 def answer_chat(request: dict) -> dict:
-    """A chat.completion response for a request whose last user turn came from build_user_turn."""
+    """A chat.completion response for a request whose last user turn came from build_user_turn,
+    or, when it lists git-smart-commit's hunks, with the hunk-level answer."""
     messages = request.get("messages") or []
-    user = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"
-                 and str(m.get("content") or "").startswith("Changed files:")), "")
-    files, diff, _ = parse_user_turn(user)
-    content = label(files, diff).to_json()
+    users = [str(m.get("content") or "") for m in messages if m.get("role") == "user"]
+    hunk_turn = next((u for u in reversed(users) if u.startswith(HUNK_LIST_HEADING)), "")
+    if hunk_turn:
+        content = json.dumps(hunk_answer(hunk_turn), ensure_ascii=False, separators=(",", ":"))
+    else:
+        user = next((u for u in reversed(users) if u.startswith("Changed files:")), "")
+        files, diff, _ = parse_user_turn(user)
+        content = label(files, diff).to_json()
     prompt_tokens = sum(len(str(m.get("content") or "")) for m in messages) // 4 + 1
     completion_tokens = len(content) // 4 + 1
     return {

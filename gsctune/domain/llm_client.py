@@ -301,8 +301,12 @@ class TeacherClient:
                 raise RemoteError(kind, f"{message} (gave up after {attempt} attempts)", attempt)
             await asyncio.sleep(self.backoff(attempt, retry_after))
 
-    async def complete(self, messages: list[dict]) -> CallResult:
-        """Send messages; repair (bounded) when the answer does not parse."""
+    async def complete(self, messages: list[dict], parse=parse_proposal) -> CallResult:
+        """Send messages; repair (bounded) when the answer does not parse.
+
+        ``parse(text)`` returns a result with ``ok``, ``proposal`` and ``error`` (the repair
+        turn's text): the file-level parser by default, a hunk-level one for hunk prompts.
+        """
         started = time.perf_counter()
         result = CallResult(model=self.config.model)
         convo = list(messages)
@@ -327,7 +331,7 @@ class TeacherClient:
             result.text = text
             result.raw_responses.append(text)
             result.finish_reason = choice.get("finish_reason") or ""
-            parsed = parse_proposal(text)
+            parsed = parse(text)
             if parsed.ok:
                 result.proposal = parsed.proposal
                 result.error_kind = result.error = ""

@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from gsctune.domain.diffs import diff_paths, remove_files
+from gsctune.domain.hunk_proposal import example_hunk_view, read_labeled
 from gsctune.domain.records import HARVEST_FIELDS, example_key
 
 from ..labels import store_labels
@@ -78,11 +79,11 @@ def _validate_commits(commits: list, where: str) -> None:
         if not isinstance(commit, dict):
             raise BadLine(f"{where}[{index}] must be an object")
         for name, kind in (("sha", str), ("subject", str), ("files", list)):
-            if where == "label.commits" and name == "sha":
-                continue
+            if where == "label.commits" and (name == "sha" or name == "files" and "hunks" in commit):
+                continue  # a hunk-level commit may name its hunks only
             if not isinstance(commit.get(name), kind):
                 raise BadLine(f"{where}[{index}].{name} missing or not {kind.__name__}")
-        if not all(isinstance(f, str) for f in commit["files"]):
+        if not all(isinstance(f, str) for f in commit.get("files", [])):
             raise BadLine(f"{where}[{index}].files must be a list of strings")
 
 
@@ -141,9 +142,17 @@ def parse_label(record: dict) -> dict | None:
     noise = record.get("noise_injected", bool(injected))
     if not isinstance(noise, bool):
         raise BadLine("field 'noise_injected' must be a boolean")
+    granularity, skipped = "files", []
+    if "skipped_hunks" in label or any("hunks" in c for c in commits):
+        hunk_level, errors = read_labeled(label, example_hunk_view(record))
+        if errors:
+            raise BadLine("; ".join(errors))
+        granularity, commits, skipped = "hunks", hunk_level["commits"], hunk_level["skipped_hunks"]
     return {
         "commits": commits,
         "gitignore": gitignore,
+        "granularity": granularity,
+        "skipped_hunks": skipped,
         "model": str(label.get("model") or ""),
         "usage": usage,
         "noise_injected": noise,

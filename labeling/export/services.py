@@ -66,8 +66,9 @@ def _label_dict(label: Label) -> dict:
     return {
         "id": label.pk, "commits": label.commits, "gitignore": label.gitignore, "model": label.model,
         "usage": label.usage, "noise_injected": label.noise_injected, "injected_files": label.injected_files,
-        # Hunk-level labels: a column where the label has one, else where the proxy keeps them (usage).
-        "skipped_hunks": list(getattr(label, "skipped_hunks", None) or (label.usage or {}).get("skipped_hunks") or []),
+        # Skipped hunks: the label's column, else where the proxy and older revisions keep them (usage).
+        "granularity": label.granularity,
+        "skipped_hunks": list(label.skipped_hunks or (label.usage or {}).get("skipped_hunks") or []),
     }
 
 
@@ -108,7 +109,7 @@ def build_records(light: bool = False) -> list[dict]:
             "teacher": teacher,
             "prompt_version": prompt or None,
             "prompt": None if light else _prompt_texts(label),
-            "findings": sorted({f.get("check", "") for f in exported.findings or []}),
+            "findings": sorted({f.get("check", "") for f in exported.findings or [] if not f.get("informational")}),
             "repaired": exported.repair_note if exported.repaired_at else "",
         })
     return records

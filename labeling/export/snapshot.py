@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 
 from gsctune.domain import tool_export
 from gsctune.domain.diffs import remove_files
-from gsctune.domain.hunk_proposal import example_hunk_view
+from gsctune.domain.hunk_proposal import example_hunk_view, labeled_fields, to_file_label
 from gsctune.domain.noise import apply_noise, make_noise
 from gsctune.domain.prompts import (
     DEFAULT_PROMPT,
@@ -234,7 +234,7 @@ def select(records: Iterable[dict], opts: ExportOptions,
         try:
             # Validates and normalizes once; light records (counts only) carry no commits.
             answer = "" if "commits" not in rec["label"] else (
-                render(rec) if render else assistant_content(rec["label"]))
+                render(rec) if render else assistant_content(file_level(rec["label"], ex)))
         except ValueError as exc:  # SchemaError, or why the tool would refuse the label
             invalid.append({"key": key, "label_id": rec["label"].get("id"), "error": str(exc)})
             excluded["invalid label"] += 1
@@ -473,6 +473,13 @@ def fit_diff(diff: str, budget: int, measure: Measure) -> tuple[str, bool]:
 _HUNK_KEYS = ("hunks", "breaking_change")  # what a hunk-level label adds to a commit
 
 
+def file_level(label: dict, example: dict) -> dict:
+    """The label as the json-files target needs it: a hunk-level label names the files of its hunks."""
+    if label.get("granularity") != "hunks":
+        return label
+    return {**label, **to_file_label(label, example_hunk_view(example))}
+
+
 def assistant_content(label: dict) -> str:
     """The compact ``{"commits": [...], "gitignore": [...]}`` JSON, normalized by the parser's schema.
     The hunk-level keys a label may carry (a production label's ``hunks``) are not part of
@@ -496,6 +503,8 @@ def labeled_line(example: dict, label: dict) -> dict:
         "model": label.get("model") or "",
         "usage": label.get("usage") or {},
     }
+    if label.get("granularity") == "hunks":  # each commit's files and the tool's hunk ids, plus skipped_hunks
+        out["label"].update(labeled_fields(label, example_hunk_view(example)))
     return out
 
 
@@ -705,7 +714,7 @@ def _files_line(vex: dict, vlabel: dict, vi: int, rec: dict, row: dict, opts: Ex
     diff, was_cut = fit_diff(vex["diff"], diff_budget, measure)
     prov["truncated"] = prov["truncated"] or was_cut
     messages = prompt_messages({**vex, "diff": diff}, rec, opts)
-    answer = the_plan.selection.answers[row["key"]] if vi == 0 else assistant_content(vlabel)
+    answer = the_plan.selection.answers[row["key"]] if vi == 0 else assistant_content(file_level(vlabel, vex))
     messages.append({"role": "assistant", "content": answer})
     if opts.max_total:
         length = sum(measure.length(m["content"]) for m in messages)

@@ -3,7 +3,7 @@ from .examples import Example, ImportJob, Label
 from .export import SFTExport
 from .protocol import CaptureJob, ProtocolVersion
 from .review import Review, ReviewItem
-from .runs import ENV_NAME_VALIDATOR, LabelFailure, LabelingRun, PromptVersion, Teacher
+from .runs import ENV_NAME_VALIDATOR, Granularity, LabelFailure, LabelingRun, PromptVersion, Teacher
 
-__all__ = ["ENV_NAME_VALIDATOR", "CaptureJob", "Example", "ImportJob", "Label", "LabelFailure", "LabelingRun",
+__all__ = ["ENV_NAME_VALIDATOR", "CaptureJob", "Example", "Granularity", "ImportJob", "Label", "LabelFailure", "LabelingRun",
            "PromptVersion", "ProtocolVersion", "Review", "ReviewItem", "SFTExport", "Teacher"]

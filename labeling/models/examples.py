@@ -89,6 +89,9 @@ class Label(models.Model):
     model = models.CharField(max_length=200, blank=True, help_text="Model that produced the label.")
     commits = models.JSONField(default=list)
     gitignore = models.JSONField(default=list, blank=True)
+    # "hunks": each commit lists the tool's hunk ids ("hunks") and hunks left out are in skipped_hunks.
+    granularity = models.CharField(max_length=5, default="files", choices=[("files", "Files"), ("hunks", "Hunks")])
+    skipped_hunks = models.JSONField(default=list, blank=True, help_text="Hunk ids left uncommitted (junk).")
     usage = models.JSONField(default=dict, blank=True)
     noise_injected = models.BooleanField(default=False)
     injected_files = models.JSONField(default=list, blank=True)
@@ -135,7 +138,10 @@ class Label(models.Model):
 
     def label_object(self) -> dict:
         """The ``label`` object of the labeled JSONL format (DESIGN.md)."""
-        return {"commits": self.commits, "gitignore": self.gitignore, "model": self.model, "usage": self.usage}
+        obj = {"commits": self.commits, "gitignore": self.gitignore, "model": self.model, "usage": self.usage}
+        if self.granularity == "hunks":
+            obj["skipped_hunks"] = list(self.skipped_hunks)
+        return obj
 
     def as_labeled(self) -> dict:
         """The example in the user's labeled JSONL format."""

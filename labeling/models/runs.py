@@ -75,10 +75,21 @@ class Teacher(models.Model):
         return reverse("teacher-edit", args=[self.pk])
 
 
+class Granularity(models.TextChoices):
+    """What a prompt asks for and a label holds: whole files per commit, or the tool's hunk ids."""
+
+    FILES = "files", "Files"
+    HUNKS = "hunks", "Hunks"
+
+
 class PromptVersion(models.Model):
     """The three texts of a labeling prompt. Immutable once a label or run used it."""
 
+    Granularity = Granularity
+
     name = models.CharField(max_length=100)
+    granularity = models.CharField(max_length=5, choices=Granularity.choices, default=Granularity.FILES,
+                                   help_text="Files: commits list files. Hunks: commits list git-smart-commit's hunk ids.")
     system_prompt = models.TextField()
     output_format = models.TextField(blank=True)
     sample_output = models.TextField(blank=True)
@@ -98,7 +109,10 @@ class PromptVersion(models.Model):
         return reverse("prompt-detail", args=[self.pk])
 
     def compute_hash(self) -> str:
-        text = "\0".join([self.system_prompt.strip(), self.output_format.strip(), self.sample_output.strip()])
+        parts = [self.system_prompt.strip(), self.output_format.strip(), self.sample_output.strip()]
+        if self.granularity != Granularity.FILES:  # file-level hashes stay what they were
+            parts.append(self.granularity)
+        text = "\0".join(parts)
         return hashlib.sha256(text.encode()).hexdigest()
 
     @property

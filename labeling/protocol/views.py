@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 from gsctune.permissions import staff_required
 
 from ..models import CaptureJob, ProtocolVersion
+from ..runs.services import hunk_prompt_from_protocol
 from .forms import CaptureJobForm
 from .scratch import CASES, tool_command
 from .session import MOVES
@@ -64,6 +65,17 @@ def _diff_lines(diff: str) -> list[tuple[str, str]]:
 def _move_order(move: str) -> tuple[int, str]:
     """Replies in the order the script made its moves; anything else after them."""
     return (MOVES.index(move) if move in MOVES else len(MOVES), move)
+
+
+@require_POST
+@staff_required("Only staff can create prompt versions.")
+def protocol_hunk_prompt(request, pk: int):
+    """One click: a hunk-level prompt version from this protocol's system prompt."""
+    version = get_object_or_404(ProtocolVersion, pk=pk)
+    prompt, created = hunk_prompt_from_protocol(version, user=request.user)
+    messages.success(request, "New hunk-level prompt version saved." if created
+                     else f"This protocol's hunk-level prompt is already version #{prompt.pk}.")
+    return redirect(prompt)
 
 
 def protocol_detail(request, pk: int):

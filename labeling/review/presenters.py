@@ -4,12 +4,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from gsctune.domain.checks import CHECK_TITLES
+from gsctune.domain.checks import CHECK_TITLES as FILE_CHECK_TITLES
 from gsctune.domain.commits import CONVENTIONAL_TYPES, body_text, parse_subject
 from gsctune.domain.diffs import split_diff
+from gsctune.domain.hunk_checks import CHECK_TITLES as HUNK_CHECK_TITLES
 from gsctune.domain.hunks import example_hunks
 
 from ..models import Label
+
+CHECK_TITLES = {**FILE_CHECK_TITLES, **HUNK_CHECK_TITLES}
 
 COLOURS = 8  # commit tints in review.css
 
@@ -37,10 +40,11 @@ def label_commits(label: Label) -> list[dict]:
 
 
 def file_owners(commits: list[dict]) -> dict[str, int]:
-    """The first commit that lists each path."""
+    """The first commit that lists each path (for hunk-level commits, the paths of their hunk ids)."""
     owner: dict[str, int] = {}
     for i, c in enumerate(commits):
-        for path in c.get("files") or []:
+        hunk_paths = [h.rsplit("::", 1)[0] for h in c.get("hunks") or [] if isinstance(h, str)]
+        for path in list(c.get("files") or []) + hunk_paths:
             owner.setdefault(path, i)
     return owner
 
@@ -81,6 +85,7 @@ def commit_rows(commits: list[dict], findings: list[dict]) -> list[dict]:
             # Where the "!" stood, so an unchanged correction keeps the subject exactly.
             "bang_first": bool(parts.get("bang")) and subject.startswith(f"{parts['type']}!"),
             "body": body_text(c), "files": [p for p in c.get("files") or [] if isinstance(p, str)],
+            "hunks": [h for h in c.get("hunks") or [] if isinstance(h, str)],
             "issues": [x for x in c.get("issues") or [] if isinstance(x, dict)],
             "findings": [x for x in findings if x.get("commit") == i],
         }
@@ -128,7 +133,7 @@ def hunk_editor(label: Label, commits: list[dict], rows: list[dict]) -> tuple[li
     owner = hunk_owners(commits, hunks)
     shown = [ReviewHunk(id=h.id, file=h.file, junk=h.file in junk, commit=owner.get(h.id),
                         text=h.body or h.header or f"({h.kind}: no text shown to the tool)") for h in hunks]
-    stored_skip = getattr(label, "skipped_hunks", None) or (label.usage or {}).get("skipped_hunks") or []
+    stored_skip = label.skipped_hunks or (label.usage or {}).get("skipped_hunks") or []  # usage: proxy sessions
     state = {
         "hunks": [{"id": h.id, "file": h.file, "junk": h.junk} for h in shown],
         "commits": [{k: r[k] for k in ("type", "scope", "description", "breaking", "bang_first", "body", "issues")}

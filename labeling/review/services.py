@@ -266,17 +266,10 @@ def _check_coverage(data: dict, hunk_file: dict[str, str]) -> None:
 
 
 def hunk_revision_fields(cleaned: dict) -> dict:
-    """Where a hunk-level correction keeps its skipped hunks and granularity on the new Label.
-
-    Label.skipped_hunks / Label.granularity when the model has them; until then under ``usage``
-    (a human revision has no token usage of its own), keys ``skipped_hunks`` and ``granularity``.
-    """
+    """The new Label's skipped hunks and granularity when the correction was made at hunk level."""
     if "skipped_hunks" not in cleaned:
         return {}
-    names = {f.name for f in Label._meta.get_fields()}
-    if "skipped_hunks" in names and "granularity" in names:
-        return {"skipped_hunks": cleaned["skipped_hunks"], "granularity": "hunks"}
-    return {"usage": {"skipped_hunks": cleaned["skipped_hunks"], "granularity": "hunks"}}
+    return {"skipped_hunks": cleaned["skipped_hunks"], "granularity": "hunks"}
 
 
 def record_verdict(

@@ -135,7 +135,7 @@ class PromptVersionForm(SectionedForm, forms.ModelForm):
     """Always creates a new version: existing ones are immutable once used."""
 
     SECTIONS = (
-        ("Version", "", [(("name",), ""), (("notes",), "")]),
+        ("Version", "", [(("name",), ""), (("granularity",), ""), (("notes",), "")]),
         ("Texts", "Sent together as the system message: the rules, then the output format, then the sample "
                   "answer introduced by “Example of a valid answer:”.",
          [(("system_prompt",), ""), (("output_format",), ""), (("sample_output",), "")]),
@@ -143,7 +143,7 @@ class PromptVersionForm(SectionedForm, forms.ModelForm):
 
     class Meta:
         model = PromptVersion
-        fields = ["name", "notes", "system_prompt", "output_format", "sample_output"]
+        fields = ["name", "granularity", "notes", "system_prompt", "output_format", "sample_output"]
         widgets = {f: forms.Textarea(attrs={"rows": r, "class": "mono"})
                    for f, r in (("system_prompt", 18), ("output_format", 6), ("sample_output", 6), ("notes", 2))}
         help_texts = {
@@ -154,6 +154,13 @@ class PromptVersionForm(SectionedForm, forms.ModelForm):
             "output_format": "The instruction on the answer's JSON shape (optional).",
             "sample_output": "One valid answer in that shape (optional).",
         }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["granularity"].required = False  # left out: file level, as before the field existed
+
+    def clean_granularity(self) -> str:
+        return self.cleaned_data.get("granularity") or PromptVersion.Granularity.FILES
 
 
 class LabelingRunForm(SectionedForm, forms.ModelForm):

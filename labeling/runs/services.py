@@ -28,6 +28,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from gsctune.domain.baseline import BASELINE_MODEL
+from gsctune.domain.hunk_proposal import example_hunk_view, hunk_prompt, parse_hunk_proposal
+from gsctune.domain.hunks import Hunk, render_user_turn
 from gsctune.domain.llm_client import CallResult, ClientConfig, TeacherClient
 from gsctune.domain.noise import Noise, apply_noise, make_noise
 from gsctune.domain.prompts import (
@@ -70,15 +72,24 @@ def default_prompt_version() -> PromptVersion:
 
 
 def create_prompt_version(name: str, system_prompt: str, output_format: str = "", sample_output: str = "",
-                          user=None, notes: str = "") -> tuple[PromptVersion, bool]:
+                          user=None, notes: str = "", granularity: str = "files") -> tuple[PromptVersion, bool]:
     """A new immutable version, or the existing one with exactly these texts."""
     version = PromptVersion(name=name.strip() or "custom", system_prompt=system_prompt, output_format=output_format,
-                            sample_output=sample_output, created_by=user, notes=notes)
+                            sample_output=sample_output, created_by=user, notes=notes, granularity=granularity)
     existing = PromptVersion.objects.filter(content_hash=version.compute_hash()).first()
     if existing:
         return existing, False
     version.save()
     return version, True
+
+
+def hunk_prompt_from_protocol(version, user=None) -> tuple[PromptVersion, bool]:
+    """A hunk-level prompt version: the protocol's captured system prompt (so the student learns
+    the tool's own conventions) plus gsctune's hunk answer format. The same texts give the same version."""
+    spec = hunk_prompt(version.system_prompt)
+    return create_prompt_version(
+        f"hunks from protocol #{version.pk}", spec.system_prompt, spec.output_format, spec.sample_output, user=user,
+        notes=f"Made from {version} ({version.get_source_display()}).", granularity=PromptVersion.Granularity.HUNKS)
 
 
 def teacher_title(teacher: Teacher, kind: bool = True) -> str:
@@ -232,10 +243,22 @@ def messages_for(system: str, changed_files: list[str], diff: str, max_diff_char
             {"role": "user", "content": build_user_turn(changed_files, diff, max_diff_chars)}]
 
 
+def hunk_messages_for(system: str, hunks: list[Hunk]) -> list[dict]:
+    """A hunk-level prompt's messages: the user turn lists the hunks as git-smart-commit does."""
+    return [{"role": "system", "content": system}, {"role": "user", "content": render_user_turn(hunks)}]
+
+
+def hunks_for(example: Example, diff: str) -> list[Hunk]:
+    """The hunk list a hunk-level teacher sees for ``diff`` (the example's, junk included)."""
+    return example_hunk_view({"diff": diff, "existing_gitignore": list(example.existing_gitignore or [])})
+
+
 def label_messages(label: Label) -> list[dict]:
     """The exact messages a run label was made from, rebuilt from stored data."""
     if not label.run_id or not label.prompt_version_id:
         raise ValueError("only labels from a labeling run record their prompt")
+    if label.prompt_version.granularity == PromptVersion.Granularity.HUNKS:
+        return hunk_messages_for(system_text(label.prompt_version), hunks_for(label.example, label.diff))
     return messages_for(system_text(label.prompt_version), label.changed_files, label.diff,
                         label.run.max_diff_chars)
 
@@ -349,7 +372,9 @@ class _RunState:
 def _label(run: LabelingRun, item: _Item, result: CallResult) -> Label:
     teacher = run.teacher
     proposal = result.proposal.to_label_dict()
+    hunk_level = run.prompt_version.granularity == PromptVersion.Granularity.HUNKS
     return Label(
+        granularity="hunks" if hunk_level else "files", skipped_hunks=proposal.get("skipped_hunks", []),
         example=item.example, run=run, teacher=teacher, prompt_version=run.prompt_version,
         source=Label.Source.BASELINE if teacher.is_baseline else Label.Source.TEACHER,
         model=teacher.model, commits=proposal["commits"], gitignore=proposal["gitignore"],
@@ -435,6 +460,7 @@ def execute_run(run: LabelingRun, progress) -> None:
                      f"at concurrency {config.concurrency}")
     prompt = run.prompt_version
     system = system_text(prompt)
+    hunk_level = prompt.granularity == PromptVersion.Granularity.HUNKS
     queue = list(reversed(pending))
     submitted: dict[concurrent.futures.Future, _Item] = {}
     buffer: list[Example] = []
@@ -454,9 +480,15 @@ def execute_run(run: LabelingRun, progress) -> None:
                     example = buffer.pop()
                     noise = example_noise(run, example)
                     files, diff = apply_noise(list(example.changed_files), example.diff, noise)
-                    messages = messages_for(system, files, diff, run.max_diff_chars)
                     item = _Item(example, noise, diff[len(example.diff):])
-                    submitted[loop_thread.submit(client.complete(messages))] = item
+                    if hunk_level:
+                        hunks = hunks_for(example, diff)
+                        ids = [h.id for h in hunks]
+                        call = client.complete(hunk_messages_for(system, hunks),
+                                               parse=lambda text, ids=ids: parse_hunk_proposal(text, ids))
+                    else:
+                        call = client.complete(messages_for(system, files, diff, run.max_diff_chars))
+                    submitted[loop_thread.submit(call)] = item
                 if not submitted:
                     break
                 done, _ = concurrent.futures.wait(list(submitted), timeout=STATS_INTERVAL,

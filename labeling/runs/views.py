@@ -126,12 +126,14 @@ def prompt_new(request):
     """Paste a prompt: always a new version (or the existing one with the same texts). Staff only."""
     base = PromptVersion.objects.filter(pk=request.GET.get("from")).first() if request.GET.get("from") else None
     initial = ({"name": f"{base.name} (edited)", "system_prompt": base.system_prompt,
-                "output_format": base.output_format, "sample_output": base.sample_output} if base else None)
+                "output_format": base.output_format, "sample_output": base.sample_output,
+                "granularity": base.granularity} if base else None)
     form = PromptVersionForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         prompt, created = svc.create_prompt_version(d["name"], d["system_prompt"], d["output_format"],
-                                                    d["sample_output"], user=request.user, notes=d["notes"])
+                                                    d["sample_output"], user=request.user, notes=d["notes"],
+                                                    granularity=d["granularity"])
         messages.success(request, "New prompt version saved." if created
                          else f"These texts are already version #{prompt.pk}.")
         return redirect(prompt)
