@@ -241,10 +241,19 @@ def label(files: list[str], diff: str) -> Proposal:
 # -- OpenAI-compatible server ---------------------------------------------------------
 
 def answer_chat(request: dict) -> dict:
-    """A chat.completion response for a request whose last user turn came from build_user_turn."""
+    """A chat.completion response for a request whose last user turn came from build_user_turn.
+
+    A request of git-smart-commit's loop (it carries ``tools``), or one of the loop's
+    side calls (summaries: no ``Changed files:`` turn), is answered by the
+    tool-calling baseline, so the protocol can be evaluated offline over HTTP.
+    """
     messages = request.get("messages") or []
     user = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"
                  and str(m.get("content") or "").startswith("Changed files:")), "")
+    if request.get("tools") or not user:
+        from gsctune.domain.baseline_protocol import chat_completion  # it imports this module
+
+        return chat_completion(request)
     files, diff, _ = parse_user_turn(user)
     content = label(files, diff).to_json()
     prompt_tokens = sum(len(str(m.get("content") or "")) for m in messages) // 4 + 1
