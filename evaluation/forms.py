@@ -50,10 +50,9 @@ class EvalRunForm(forms.Form):
                   "when the folders are left empty.")
     target = forms.ChoiceField(
         choices=EvalRun.Target.choices, initial=EvalRun.Target.JSON_FILES, required=False,
-        help_text="json-files: one request per example, the answer a JSON object with commits of files. "
-                  "git-smart-commit: the run plays the tool's side of its tool-call loop (hunk list, emit_commit, "
-                  "finalize_commits, nudges, summaries, compaction) and reports the protocol metrics and the "
-                  "hunk-level grouping; each conversation is stored as a transcript.")
+        help_text="json-files: one request per example, answered with JSON commits of files. git-smart-commit: "
+                  "the run plays the tool's side of its tool-call loop and reports the protocol and hunk-level "
+                  "metrics; every conversation is kept as a transcript.")
     protocol_version = forms.ModelChoiceField(
         queryset=ProtocolVersion.objects.all(), required=False, label="Protocol",
         help_text="A captured protocol (its system prompt and tools); empty means the built-in one.")

@@ -18,11 +18,11 @@ class EvalRun(Job):
         ADAPTER = "adapter", "Adapter (transformers + PEFT on the worker)"
 
     class Target(models.TextChoices):
-        JSON_FILES = "json-files", "JSON answer with files (one request per example)"
-        GIT_SMART_COMMIT = "git-smart-commit", "git-smart-commit's tool-call loop"
+        JSON_FILES = "json-files", "json-files (one JSON answer)"
+        GIT_SMART_COMMIT = "git-smart-commit", "git-smart-commit (tool loop)"
 
     class ProtocolBackend(models.TextChoices):
-        V1 = "v1", "OpenAI-compatible /v1 (llama-server, vLLM …)"
+        V1 = "v1", "/v1 (llama-server, vLLM …)"
         OLLAMA = "ollama", "Native Ollama /api/chat"
 
     class PromptKind(models.TextChoices):
