@@ -313,10 +313,12 @@ def _protocol_results(run: EvalRun, items: list[_Item]):
     with the endpoint candidate's retry rules, ``run.concurrency`` episodes at once."""
     api_key = os.environ.get(run.api_key_env, "") if run.api_key_env else ""
     spec = protocol_spec(run)
+    # Native Ollama's /api/chat sits at the server root, beside its /v1.
+    base_url = run.base_url.removesuffix("/v1") if run.protocol_backend == "ollama" else run.base_url
 
     async def main(results: queue.Queue, stop: threading.Event) -> None:
         pending = iter(items)
-        async with EndpointCandidate(run.base_url, run.model, api_key=api_key, backend=run.protocol_backend,
+        async with EndpointCandidate(base_url, run.model, api_key=api_key, backend=run.protocol_backend,
                                      timeout=run.timeout_s) as candidate:
             async def worker() -> None:
                 for item in pending:

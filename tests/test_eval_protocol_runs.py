@@ -139,3 +139,27 @@ def test_scripted_mistakes_are_counted_on_the_report_and_the_transcript_is_escap
     assert SCRIPT not in page and "&lt;script&gt;alert(&#x27;no tool call&#x27;)&lt;/script&gt;" in page
     assert "nudge" in page and "tool_call" in page and "nope.py::9" in page
     assert "emit_commit" in page and "finalize_commits" in page
+
+
+def test_an_ollama_run_talks_native_api_chat_with_its_small_thresholds(tmp_path, baseline_server):
+    examples = load_labeled(tmp_path, 3)
+    run = make_run(examples, baseline_server.base_url, protocol_backend=EvalRun.ProtocolBackend.OLLAMA)
+    run = execute_job(run.job_label, run.pk)
+    assert run.state == JobState.SUCCEEDED, run.error
+    assert run.summary["outcomes"] == {"finalized": 3}
+    assert all(p.counters["turns_used"] >= 2 for p in run.predictions.all())
+
+
+def test_the_form_offers_the_target_and_refuses_it_for_an_adapter(tmp_path, staff_client):
+    load_labeled(tmp_path, 2)
+    page = staff_client.get(reverse("eval-run-new")).content.decode()
+    assert 'name="target"' in page and "plays the tool&#x27;s side of its tool-call loop" in page
+    post = {"name": "p", "backend": "adapter", "base_model_path": "/m", "adapter_path": "/a",
+            "target": "git-smart-commit", "protocol_backend": "v1", "prompt_kind": "finetune", "source": "sample",
+            "sample": 2, "seed": 0, "concurrency": 1, "max_tokens": 512}
+    html = staff_client.post(reverse("eval-run-new"), post).content.decode()
+    assert "A git-smart-commit run needs an endpoint" in html and not EvalRun.objects.exists()
+    post |= {"backend": "endpoint", "base_url": "http://127.0.0.1:9/v1", "model": "m"}
+    response = staff_client.post(reverse("eval-run-new"), post)
+    run = EvalRun.objects.get()
+    assert response.status_code == 302 and run.target == "git-smart-commit" and run.protocol_version is None

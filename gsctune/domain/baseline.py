@@ -299,16 +299,28 @@ class _Handler(JSONHandler):
     def do_POST(self):  # noqa: N802
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
-        if not self.path.rstrip("/").endswith("/chat/completions"):
+        path = self.path.rstrip("/")
+        if not path.endswith(("/chat/completions", "/api/chat")):
             self._send(404, {"error": {"message": f"no route {self.path}"}})
             return
         try:
             request = json.loads(raw)
             response = answer_chat(request)
+            if path.endswith("/api/chat"):  # native Ollama: the message alone, arguments as objects
+                response = _ollama_shape(response)
         except (ValueError, TypeError, AttributeError) as exc:
             self._send(400, {"error": {"message": f"cannot label this request: {exc}", "type": "invalid_request_error"}})
             return
         self._send(200, response)
+
+
+def _ollama_shape(response: dict) -> dict:
+    message = dict(response["choices"][0]["message"])
+    if message.get("tool_calls"):
+        message["tool_calls"] = [{"function": {"name": c["function"]["name"],
+                                               "arguments": json.loads(c["function"]["arguments"])}}
+                                 for c in message["tool_calls"]]
+    return {"model": response["model"], "message": message, "done": True}
 
 
 class BaselineServer(ThreadingHTTPServer):
