@@ -118,9 +118,6 @@ class EvalRunForm(forms.Form):
             for field, what in (("base_model_path", "the base model folder"), ("adapter_path", "the adapter folder")):
                 if not data.get(field):
                     self.add_error(field, f"An adapter run needs {what} (or a training run to take it from).")
-        if data.get("target") == EvalRun.Target.GIT_SMART_COMMIT and backend == EvalRun.Backend.ADAPTER:
-            self.add_error("target", "A git-smart-commit run needs an endpoint: serve the adapter (e.g. with Ollama) "
-                                     "and choose the endpoint system.")
         if data.get("source") == "sample" and not data.get("sample") and "sample" not in self.errors:
             self.add_error("sample", "Give the sample size.")
         if data.get("source") == "export" and not data.get("export") and "export" not in self.errors:

@@ -152,8 +152,6 @@ def create_eval_run(*, name: str, example_ids: list[int], examples_source: str, 
         raise EvalError("an endpoint run needs a base URL and a model name")
     if backend == EvalRun.Backend.ADAPTER and not (fields.get("base_model_path") and fields.get("adapter_path")):
         raise EvalError("an adapter run needs the base model folder and the adapter folder")
-    if fields.get("target") == EvalRun.Target.GIT_SMART_COMMIT and backend != EvalRun.Backend.ENDPOINT:
-        raise EvalError("a git-smart-commit run needs an endpoint (serve the adapter, e.g. with Ollama)")
     with transaction.atomic():
         run = EvalRun.objects.create(name=name, example_ids=list(example_ids), examples_source=examples_source,
                                      progress_total=len(example_ids), created_by=user, **fields)
@@ -309,8 +307,8 @@ def _endpoint_results(run: EvalRun, items: list[_Item]):
 
 
 def _protocol_results(run: EvalRun, items: list[_Item]):
-    """Yield (item, EpisodeResult): one git-smart-commit episode per example against the endpoint,
-    with the endpoint candidate's retry rules, ``run.concurrency`` episodes at once."""
+    """Yield (item, EpisodeResult): one git-smart-commit episode per example against the endpoint
+    (with its retry rules) or the adapter, ``run.concurrency`` episodes at once."""
     api_key = os.environ.get(run.api_key_env, "") if run.api_key_env else ""
     spec = protocol_spec(run)
     # Native Ollama's /api/chat sits at the server root, beside its /v1.
@@ -318,8 +316,14 @@ def _protocol_results(run: EvalRun, items: list[_Item]):
 
     async def main(results: queue.Queue, stop: threading.Event) -> None:
         pending = iter(items)
-        async with EndpointCandidate(base_url, run.model, api_key=api_key, backend=run.protocol_backend,
-                                     timeout=run.timeout_s) as candidate:
+        if run.backend == EvalRun.Backend.ADAPTER:
+            from .adapter_candidate import AdapterCandidate  # torch: only on workers that run adapters
+
+            opened = AdapterCandidate(run.base_model_path, run.adapter_path, run.max_tokens)
+        else:
+            opened = EndpointCandidate(base_url, run.model, api_key=api_key, backend=run.protocol_backend,
+                                       timeout=run.timeout_s)
+        async with opened as candidate:
             async def worker() -> None:
                 for item in pending:
                     if stop.is_set():

@@ -17,6 +17,7 @@ from gsctune.domain.protocol_metrics import METRICS
 from gsctune.jobs import JobState, execute_job
 
 from .factories import load_labeled
+from .test_evaluation_adapter import tiny_adapter  # noqa: F401  (the tiny LoRA adapter fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -150,16 +151,46 @@ def test_an_ollama_run_talks_native_api_chat_with_its_small_thresholds(tmp_path,
     assert all(p.counters["turns_used"] >= 2 for p in run.predictions.all())
 
 
-def test_the_form_offers_the_target_and_refuses_it_for_an_adapter(tmp_path, staff_client):
+def test_the_form_offers_the_target_for_an_endpoint_and_an_adapter(tmp_path, staff_client):
     load_labeled(tmp_path, 2)
     page = staff_client.get(reverse("eval-run-new")).content.decode()
     assert 'name="target"' in page and "plays the tool&#x27;s side of its tool-call loop" in page
-    post = {"name": "p", "backend": "adapter", "base_model_path": "/m", "adapter_path": "/a",
-            "target": "git-smart-commit", "protocol_backend": "v1", "prompt_kind": "finetune", "source": "sample",
-            "sample": 2, "seed": 0, "concurrency": 1, "max_tokens": 512}
-    html = staff_client.post(reverse("eval-run-new"), post).content.decode()
-    assert "A git-smart-commit run needs an endpoint" in html and not EvalRun.objects.exists()
-    post |= {"backend": "endpoint", "base_url": "http://127.0.0.1:9/v1", "model": "m"}
-    response = staff_client.post(reverse("eval-run-new"), post)
-    run = EvalRun.objects.get()
-    assert response.status_code == 302 and run.target == "git-smart-commit" and run.protocol_version is None
+    post = {"name": "p", "backend": "endpoint", "base_url": "http://127.0.0.1:9/v1", "model": "m",
+            "target": "git-smart-commit", "protocol_backend": "ollama", "prompt_kind": "finetune",
+            "source": "sample", "sample": 2, "seed": 0, "concurrency": 1, "max_tokens": 512}
+    assert staff_client.post(reverse("eval-run-new"), post).status_code == 302
+    post |= {"backend": "adapter", "base_model_path": "/m", "adapter_path": "/a", "protocol_backend": "v1"}
+    assert staff_client.post(reverse("eval-run-new"), post).status_code == 302
+    endpoint, adapter = EvalRun.objects.order_by("id")
+    assert endpoint.target == adapter.target == "git-smart-commit" and endpoint.protocol_version is None
+    assert endpoint.protocol_backend == "ollama" and adapter.queue == "gpu"
+
+
+def test_generated_tool_calls_are_read_back_in_the_hermes_form():
+    from evaluation.adapter_candidate import parse_tool_calls
+
+    message = parse_tool_calls('Grouping.\n<tool_call>\n{"name": "emit_commit", "arguments": {"commit": '
+                               '{"subject": "feat: x", "hunks": ["a.py::1"]}}}\n</tool_call>')
+    assert message["content"] == "Grouping."
+    call = message["tool_calls"][0]["function"]
+    assert call["name"] == "emit_commit" and json.loads(call["arguments"])["commit"]["hunks"] == ["a.py::1"]
+    assert parse_tool_calls("no call here") == {"role": "assistant", "content": "no call here"}
+    broken = parse_tool_calls("<tool_call>{not json")["tool_calls"][0]["function"]
+    assert broken["arguments"] == "{not json"
+
+
+@pytest.mark.slow
+def test_an_adapter_plays_the_same_loop(tmp_path, tiny_adapter):  # noqa: F811
+    base, adapter = tiny_adapter
+    examples = load_labeled(tmp_path, 2)
+    run = runs.create_eval_run(
+        name="tiny adapter", example_ids=[e.pk for e in examples], examples_source="test", enqueue=False,
+        backend=EvalRun.Backend.ADAPTER, base_model_path=str(base), adapter_path=str(adapter), max_tokens=8,
+        target=EvalRun.Target.GIT_SMART_COMMIT, concurrency=1)
+    run = execute_job(run.job_label, run.pk)
+    assert run.state == JobState.SUCCEEDED, run.error
+    preds = list(run.predictions.all())
+    # A random tiny model never calls a tool: every episode is stored, nudged and counted, not a crash.
+    assert len(preds) == 2 and all(p.transcript and p.outcome != "finalized" for p in preds)
+    assert all(p.counters["no_tool_call"] >= 1 for p in preds)
+    assert run.summary["overall"]["finalized"]["mean"] == 0.0
