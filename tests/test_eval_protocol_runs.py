@@ -194,3 +194,70 @@ def test_an_adapter_plays_the_same_loop(tmp_path, tiny_adapter):  # noqa: F811
     assert len(preds) == 2 and all(p.transcript and p.outcome != "finalized" for p in preds)
     assert all(p.counters["no_tool_call"] >= 1 for p in preds)
     assert run.summary["overall"]["finalized"]["mean"] == 0.0
+
+
+class _Scripted(JSONHandler):
+    """Per episode: scripted answers by the number of assistant turns so far; any other turn is the
+    baseline's answer to the conversation less the scripted turns (and the tool's replies to them)."""
+
+    def do_POST(self):  # noqa: N802
+        request = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+        messages, tools = request["messages"], request.get("tools")
+        n = sum(m.get("role") == "assistant" for m in messages)
+        script = self.server.script
+        if tools and n in script:
+            message = script[n](messages, tools)
+        else:
+            message = baseline_protocol.answer(_without(messages, set(script)), tools)
+        self._send(200, {"choices": [{"index": 0, "message": message, "finish_reason": "stop"}]})
+
+
+def _without(messages: list[dict], scripted: set[int]) -> list[dict]:
+    out, skip, n = [], False, -1
+    for m in messages:
+        if m.get("role") == "assistant":
+            n += 1
+            skip = n in scripted
+        if not (skip and m.get("role") in ("assistant", "user", "tool")):
+            out.append(m)
+    return out
+
+
+def _baseline_first_emit(messages, tools):
+    return baseline_protocol.answer(messages[:2], tools)
+
+
+SCRIPTS = {
+    # a commit emitted again: every hunk of it is a duplicate
+    "duplicate_id": ({1: _baseline_first_emit}, {"duplicate_id": 1}),
+    # finalize before any commit: rejected, hunks still unassigned
+    "finalize_rejected": ({0: lambda m, t: tool_call_message("c0", "finalize_commits", {})}, {"finalize_rejected": 1}),
+    # arguments the tool's parser cannot read
+    "malformed": ({0: lambda m, t: {"role": "assistant", "content": "", "tool_calls": [
+        {"id": "c0", "type": "function", "function": {"name": EMIT, "arguments": "{\"commit\": "}}]}},
+        {"malformed_arguments": 1}),
+}
+
+
+@pytest.mark.parametrize("kind", list(SCRIPTS))
+def test_each_scripted_mistake_is_counted_on_the_report(kind, tmp_path, staff_client):
+    script, counted = SCRIPTS[kind]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
+    server.verbose, server.daemon_threads, server.script = False, True, script
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        examples = load_labeled(tmp_path, 2)
+        run = make_run(examples, f"http://127.0.0.1:{server.server_address[1]}/v1")
+        run = execute_job(run.job_label, run.pk)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert run.state == JobState.SUCCEEDED, run.error
+    preds = list(run.predictions.all())
+    for name, value in counted.items():
+        assert all(p.counters[name] == value for p in preds), [p.counters for p in preds]
+    metric = {"malformed_arguments": "malformed"}.get(kind, kind)
+    assert run.summary["overall"][metric]["mean"] == 1.0
+    html = staff_client.get(reverse("eval-run-detail", args=[run.pk])).content.decode()
+    label = METRICS[metric][0]
+    assert "1.000" in html[html.index(label):][:300]
