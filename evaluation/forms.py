@@ -5,7 +5,7 @@ Every error is attached to the field it is about, so the page can name the field
 from django import forms
 
 from gsctune.endpoints import validate_base_url
-from labeling.models import Label, PromptVersion, SFTExport
+from labeling.models import Label, PromptVersion, ProtocolVersion, SFTExport
 from training.models import TrainingRun
 
 from .models import EvalRun
@@ -21,7 +21,8 @@ class EvalRunForm(forms.Form):
          ("base_url", "model", "api_key_env"), "backend=endpoint"),
         ("Adapter", "Loaded with transformers + PEFT on a worker of the gpu queue.",
          ("base_model_path", "adapter_path"), "backend=adapter"),
-        ("Prompt", "", ("prompt_kind", "prompt_version", "max_diff_chars"), None),
+        ("Target", "What the model is asked to do.", ("target", "protocol_version", "protocol_backend"), None),
+        ("Prompt", "", ("prompt_kind", "prompt_version", "max_diff_chars"), "target=json-files"),
         ("Examples", "Scored against the latest human correction of each example, else its teacher label.",
          ("source", "sample", "seed", "language", "export"), None),
         ("Requests", "", ("concurrency", "max_tokens"), None),
@@ -47,6 +48,18 @@ class EvalRunForm(forms.Form):
         queryset=TrainingRun.objects.filter(state="succeeded"), required=False,
         help_text="Links the eval to the run it tests; for an adapter eval, its adapter and base model are used "
                   "when the folders are left empty.")
+    target = forms.ChoiceField(
+        choices=EvalRun.Target.choices, initial=EvalRun.Target.JSON_FILES, required=False,
+        help_text="json-files: one request per example, answered with JSON commits of files. git-smart-commit: "
+                  "the run plays the tool's side of its tool-call loop and reports the protocol and hunk-level "
+                  "metrics; every conversation is kept as a transcript.")
+    protocol_version = forms.ModelChoiceField(
+        queryset=ProtocolVersion.objects.all(), required=False, label="Protocol",
+        help_text="A captured protocol (its system prompt and tools); empty means the built-in one.")
+    protocol_backend = forms.ChoiceField(
+        choices=EvalRun.ProtocolBackend.choices, initial=EvalRun.ProtocolBackend.V1, required=False,
+        label="Simulated backend",
+        help_text="Native Ollama compacts the conversation at much smaller sizes and sends no tool_choice.")
     prompt_kind = forms.ChoiceField(choices=EvalRun.PromptKind.choices, label="Prompt",
                                     help_text="The short finetune prompt for trained adapters; the labeling prompt "
                                               "for general models and teachers.")
@@ -71,7 +84,8 @@ class EvalRunForm(forms.Form):
 
     # Fields that apply only to one choice of another field (hidden otherwise, by the page's script).
     FIELD_WHEN = {"sample": "source=sample", "seed": "source=sample", "language": "source=sample",
-                  "export": "source=export", "prompt_version": "prompt_kind=labeling"}
+                  "export": "source=export", "prompt_version": "prompt_kind=labeling",
+                  "protocol_version": "target=git-smart-commit", "protocol_backend": "target=git-smart-commit"}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -88,6 +102,9 @@ class EvalRunForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        # Posts made before these fields existed (scripts, old tabs) mean the file-level target.
+        data["target"] = data.get("target") or EvalRun.Target.JSON_FILES
+        data["protocol_backend"] = data.get("protocol_backend") or EvalRun.ProtocolBackend.V1
         run = data.get("training_run")
         backend = data.get("backend")
         if run is not None and backend == EvalRun.Backend.ADAPTER:

@@ -17,6 +17,14 @@ class EvalRun(Job):
         ENDPOINT = "endpoint", "OpenAI-compatible endpoint"
         ADAPTER = "adapter", "Adapter (transformers + PEFT on the worker)"
 
+    class Target(models.TextChoices):
+        JSON_FILES = "json-files", "json-files (one JSON answer)"
+        GIT_SMART_COMMIT = "git-smart-commit", "git-smart-commit (tool loop)"
+
+    class ProtocolBackend(models.TextChoices):
+        V1 = "v1", "/v1 (llama-server, vLLM …)"
+        OLLAMA = "ollama", "Native Ollama /api/chat"
+
     class PromptKind(models.TextChoices):
         FINETUNE = "finetune", "Short finetune prompt"
         LABELING = "labeling", "Labeling prompt"
@@ -36,6 +44,13 @@ class EvalRun(Job):
     prompt_version = models.ForeignKey(
         "labeling.PromptVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
         help_text="Labeling prompt version (labeling prompt only); empty means the default labeling prompt.")
+    target = models.CharField(max_length=20, choices=Target.choices, default=Target.JSON_FILES)
+    protocol_version = models.ForeignKey(
+        "labeling.ProtocolVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="git-smart-commit runs: the captured protocol played; empty means the built-in one.")
+    protocol_backend = models.CharField(
+        max_length=10, choices=ProtocolBackend.choices, default=ProtocolBackend.V1,
+        help_text="git-smart-commit runs: the backend whose compaction thresholds and request shape are simulated.")
     max_diff_chars = models.PositiveIntegerField(null=True, blank=True)
     temperature = models.FloatField(default=0.0)
     max_tokens = models.PositiveIntegerField(default=4096)
@@ -60,6 +75,10 @@ class EvalRun(Job):
         if self.backend == self.Backend.ADAPTER:
             return f"adapter {self.adapter_path}"
         return f"{self.model} @ {self.base_url}"
+
+    @property
+    def is_protocol(self) -> bool:
+        return self.target == self.Target.GIT_SMART_COMMIT
 
     def get_absolute_url(self) -> str:
         return reverse("eval-run-detail", args=[self.pk])
@@ -86,6 +105,11 @@ class Prediction(models.Model):
     completion_tokens = models.PositiveIntegerField(default=0)
     attempts = models.PositiveSmallIntegerField(default=0)
     scores = models.JSONField(default=dict, blank=True)
+    outcome = models.CharField(max_length=20, blank=True,
+                               help_text="git-smart-commit runs: finalized, out_of_turns, crashed or error.")
+    counters = models.JSONField(default=dict, blank=True, help_text="git-smart-commit runs: the episode's counters.")
+    transcript = models.JSONField(default=list, blank=True,
+                                  help_text="git-smart-commit runs: every message of the conversation, in order.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -8,14 +8,17 @@ import queue
 import statistics
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db import transaction
 
-from gsctune.domain import metrics, stats
+from gsctune.domain import metrics, protocol_metrics, stats
+from gsctune.domain.hunks import LabelConversionError, split_diff, tool_view
 from gsctune.domain.llm_client import CallResult, ClientConfig, TeacherClient, Usage
 from gsctune.domain.prompts import DEFAULT_PROMPT, build_finetune_messages, build_messages
 from gsctune.domain.proposal import json_candidates, parse_proposal
+from gsctune.domain.protocol import BUILTIN, ProtocolSpec
+from gsctune.domain.protocol_eval import EndpointCandidate, EpisodeResult, run_protocol_episode
 from gsctune.domain.seeding import seeded_int
 from gsctune.rules import commit_rules
 from labeling.models import Example, Label, SFTExport
@@ -179,14 +182,20 @@ def run_eval(run: EvalRun, progress) -> None:
         if pk not in examples:
             continue  # deleted since the run was created
         record = example_record(examples[pk], refs.get(pk))
-        items.append(_Item(examples[pk], refs.get(pk), record, prompt_messages(run, record)))
+        items.append(_Item(examples[pk], refs.get(pk), record, [] if run.is_protocol else prompt_messages(run, record)))
     progress.message(f"{len(items)} examples to predict with {run.system_label}")
-    source = _endpoint_results(run, items) if run.backend == EvalRun.Backend.ENDPOINT else _adapter_results(run, items)
+    if run.is_protocol:
+        source = _protocol_results(run, items)
+    elif run.backend == EvalRun.Backend.ENDPOINT:
+        source = _endpoint_results(run, items)
+    else:
+        source = _adapter_results(run, items)
+    save = save_episode if run.is_protocol else save_prediction
     give_up_after = max(5, run.concurrency)
     answered = failed_in_a_row = 0
     try:
         for item, result in source:
-            prediction = save_prediction(run, item, result)
+            prediction = save(run, item, result)
             progress.advance(done=0 if prediction.failed else 1, failed=1 if prediction.failed else 0)
             answered += not prediction.failed
             failed_in_a_row = failed_in_a_row + 1 if prediction.failed else 0
@@ -225,6 +234,49 @@ def save_prediction(run: EvalRun, item: _Item, result: CallResult) -> Prediction
     )
 
 
+def protocol_spec(run: EvalRun) -> ProtocolSpec:
+    """The protocol the run plays: its captured version's system prompt and tools, else the built-in one.
+
+    The captured user-turn and reply layouts are not yet turned back into render texts,
+    so the first user message and the replies keep the built-in wording.
+    """
+    version = run.protocol_version
+    if version is None:
+        return BUILTIN
+    return replace(BUILTIN, system_prompt=version.system_prompt, tools=version.tools, tool_name=version.tool_name,
+                   tool_commit=version.tool_commit or BUILTIN.tool_commit, source="captured",
+                   note=f"protocol version {version.pk}")
+
+
+def save_episode(run: EvalRun, item: _Item, result: EpisodeResult) -> Prediction:
+    """Store one protocol episode whole (final commits, outcome, counters, transcript) with its metrics.
+
+    An episode the endpoint could not answer (outcome ``error``) is kept as a request
+    failure: not scored, retried on resume, like a failed request of a file-level run.
+    """
+    diff = item.record["diff"]
+    hunks = tool_view(split_diff(diff))
+    reference = None
+    if item.reference is not None:
+        reference = {"commits": item.reference.commits, "gitignore": item.reference.gitignore}
+        try:
+            protocol_metrics.reference_commits(reference, hunks)
+        except LabelConversionError:
+            reference = None  # a reference naming files the diff lacks cannot be mapped to hunks
+    failed = result.outcome == "error"
+    scores = {} if failed else protocol_metrics.score_episode(
+        result, hunks, reference=reference, original_commits=item.example.original_commits,
+        junk_files=item.record.get("injected_files") or (), diff=diff)
+    proposal = {"commits": result.commits, "skipped_hunks": result.skipped_hunks, "gitignore": result.gitignore}
+    return Prediction.objects.create(
+        run=run, example=item.example, reference=item.reference, proposal=proposal if result.finalized else None,
+        json_found=result.finalized, parse_error="" if result.finalized or failed else result.reason,
+        error_kind="request" if failed else result.outcome, error=result.reason if failed else "",
+        finish_reason=result.outcome, attempts=result.counters.get("turns_used", 0), scores=scores,
+        outcome=result.outcome, counters=result.counters, transcript=result.transcript,
+    )
+
+
 _DONE = object()
 
 
@@ -239,10 +291,8 @@ def _endpoint_results(run: EvalRun, items: list[_Item]):
     config = ClientConfig(base_url=run.base_url, model=run.model, api_key=api_key, temperature=run.temperature,
                           max_tokens=run.max_tokens, timeout=run.timeout_s, concurrency=max(1, run.concurrency),
                           max_repairs=0)
-    results: queue.Queue = queue.Queue()
-    stop = threading.Event()
 
-    async def main() -> None:
+    async def main(results: queue.Queue, stop: threading.Event) -> None:
         pending = iter(items)
         async with TeacherClient(config) as client:
             async def worker() -> None:
@@ -253,9 +303,47 @@ def _endpoint_results(run: EvalRun, items: list[_Item]):
 
             await asyncio.gather(*(worker() for _ in range(config.concurrency)))
 
+    return _threaded(run, main)
+
+
+def _protocol_results(run: EvalRun, items: list[_Item]):
+    """Yield (item, EpisodeResult): one git-smart-commit episode per example against the endpoint
+    (with its retry rules) or the adapter, ``run.concurrency`` episodes at once."""
+    api_key = os.environ.get(run.api_key_env, "") if run.api_key_env else ""
+    spec = protocol_spec(run)
+    # Native Ollama's /api/chat sits at the server root, beside its /v1.
+    base_url = run.base_url.removesuffix("/v1") if run.protocol_backend == "ollama" else run.base_url
+
+    async def main(results: queue.Queue, stop: threading.Event) -> None:
+        pending = iter(items)
+        if run.backend == EvalRun.Backend.ADAPTER:
+            from .adapter_candidate import AdapterCandidate  # torch: only on workers that run adapters
+
+            opened = AdapterCandidate(run.base_model_path, run.adapter_path, run.max_tokens)
+        else:
+            opened = EndpointCandidate(base_url, run.model, api_key=api_key, backend=run.protocol_backend,
+                                       timeout=run.timeout_s)
+        async with opened as candidate:
+            async def worker() -> None:
+                for item in pending:
+                    if stop.is_set():
+                        return
+                    results.put((item, await run_protocol_episode(item.record["diff"], candidate, spec,
+                                                                  run.protocol_backend)))
+
+            await asyncio.gather(*(worker() for _ in range(max(1, run.concurrency))))
+
+    return _threaded(run, main)
+
+
+def _threaded(run: EvalRun, main):
+    """Run ``main(results, stop)`` on an event loop in a side thread and yield what it puts."""
+    results: queue.Queue = queue.Queue()
+    stop = threading.Event()
+
     def loop() -> None:
         try:
-            asyncio.run(main())
+            asyncio.run(main(results, stop))
         except BaseException as exc:  # handed to the job's thread, which fails the job
             results.put(exc)
         finally:
@@ -315,6 +403,8 @@ def _scored(run: EvalRun):
 
 def summarize_run(run: EvalRun) -> dict:
     """Overall metrics, breakdowns by language and diff size, cost and latency (stored on the run)."""
+    if run.is_protocol:
+        return summarize_protocol_run(run)
     preds = list(_scored(run))
     rows = [p.scores for p in preds]
     langs = [p.example.languages or ["(none)"] for p in preds]
@@ -338,11 +428,38 @@ def summarize_run(run: EvalRun) -> dict:
     }
 
 
+def summarize_protocol_run(run: EvalRun) -> dict:
+    """Every protocol and hunk-level grouping metric with its 95 % interval, and the outcomes."""
+    preds = list(run.predictions.filter(error="").only("scores", "outcome"))
+    outcomes: dict[str, int] = {}
+    for p in preds:
+        outcomes[p.outcome] = outcomes.get(p.outcome, 0) + 1
+    return {
+        "target": run.target,
+        "n": len(preds),
+        "failed": run.predictions.exclude(error="").count(),
+        "overall": protocol_metrics.aggregate([p.scores for p in preds], n_boot=BOOT),
+        "outcomes": outcomes,
+        "by_language": {},
+        "by_size": {},
+    }
+
+
+# Rows the 0..1 interval chart leaves out: per-episode counts, and the schema flag.
+OFF_CHART = {"schema_valid", "turns", "malformed", "unknown_id", "duplicate_id", "finalize_rejected", "unassigned",
+             "investigation"}
+
+
+def metric_names(target: str) -> dict[str, tuple[str, bool]]:
+    """The metrics a run of this target reports: name -> (label, higher is better)."""
+    return protocol_metrics.METRICS if target == EvalRun.Target.GIT_SMART_COMMIT else metrics.METRICS
+
+
 def metric_table(summary: dict) -> list[dict]:
     """Rows for the metric table: label, direction, mean, interval, n."""
     overall = summary.get("overall") or {}
     rows = []
-    for name, (label, higher) in metrics.METRICS.items():
+    for name, (label, higher) in metric_names(summary.get("target", "")).items():
         cell = overall.get(name) or {"mean": None, "lo": None, "hi": None, "n": 0}
         rows.append({"name": name, "label": label, "higher_is_better": higher, **cell})
     return rows
@@ -356,6 +473,8 @@ def format_table(summary: dict) -> str:
             lines.append(f"{row['label']:42s} {row['mean']:7.3f} [{row['lo']:6.3f}, {row['hi']:6.3f}] {row['n']:6d}")
         else:
             lines.append(f"{row['label']:42s} {'-':>7s} {'':17s} {0:6d}")
+    if summary.get("outcomes"):
+        lines.append("\noutcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["outcomes"].items())))
     lat = summary.get("latency") or {}
     if lat.get("mean") is not None:
         lines.append(f"\npredictions {summary['n']} (request failures {summary['failed']}); latency mean "
@@ -374,7 +493,7 @@ def compare_runs(runs: list[EvalRun]) -> list[dict]:
     per_run = [{p["example_id"]: p["scores"] for p in r.predictions.filter(error="").values("example_id", "scores")}
                for r in runs]
     rows = []
-    for name, (label, higher) in metrics.METRICS.items():
+    for name, (label, higher) in metric_names(runs[0].target).items():
         cells = []
         for i, run in enumerate(runs):
             cell = dict((run.summary.get("overall") or {}).get(name) or {"mean": None, "n": 0})
@@ -390,4 +509,27 @@ def compare_runs(runs: list[EvalRun]) -> list[dict]:
                     cell["verdict"] = "better" if better else "worse" if worse else "same"
             cells.append(cell)
         rows.append({"name": name, "label": label, "higher_is_better": higher, "cells": cells})
+    return rows
+
+
+def transcript_rows(transcript: list[dict]) -> list[dict]:
+    """A stored episode's messages for the prediction page: kind, turn, text and each tool call's
+    name and arguments as pretty JSON (untrusted model text: the template escapes it)."""
+    rows = []
+    for entry in transcript or ():
+        calls = []
+        for call in entry.get("tool_calls") or ():
+            function = call.get("function") or {} if isinstance(call, dict) else {}
+            arguments = function.get("arguments")
+            if isinstance(arguments, str):
+                try:
+                    arguments = json.loads(arguments)
+                except ValueError:
+                    pass  # shown as sent: unreadable arguments are one of the mistakes measured
+            calls.append({"name": str(function.get("name") or "?"),
+                          "arguments": arguments if isinstance(arguments, str)
+                          else json.dumps(arguments, indent=1, ensure_ascii=False)})
+        rows.append({"turn": entry.get("turn", 0), "kind": entry.get("kind") or entry.get("role") or "?",
+                     "role": entry.get("role") or "", "content": str(entry.get("content") or ""), "calls": calls,
+                     "msg_id": entry.get("msg_id", "")})
     return rows

@@ -63,7 +63,8 @@ def _launch(form: EvalRunForm, user) -> EvalRun | None:
             export_id=d["export"].pk if d["source"] == "export" else None,
             **{k: d[k] for k in ("backend", "base_url", "model", "api_key_env", "base_model_path",
                                  "adapter_path", "training_run", "prompt_kind", "prompt_version", "concurrency",
-                                 "max_tokens", "max_diff_chars")})
+                                 "max_tokens", "max_diff_chars", "target", "protocol_version",
+                                 "protocol_backend")})
     except eval_runs.EvalError as exc:
         form.add_error(None, _sentence(exc))
         return None
@@ -85,7 +86,7 @@ def run_detail(request, pk: int):
     return render(request, "evaluation/run_detail.html", {
         "run": run,
         "table": table,
-        "chart": charts.interval_chart([r for r in table if r["name"] != "schema_valid"]),
+        "chart": charts.interval_chart([r for r in table if r["name"] not in eval_runs.OFF_CHART]),
         "by_language": _breakdown(run.summary.get("by_language") or {}),
         "by_size": _breakdown(run.summary.get("by_size") or {}),
         "key_labels": [metrics.METRICS[m][0] for m in KEY_METRICS],
@@ -104,9 +105,10 @@ def _breakdown(groups: dict) -> list[dict]:
 def prediction_detail(request, run_pk: int, pk: int):
     pred = get_object_or_404(Prediction.objects.select_related("run", "example", "reference"), pk=pk, run_id=run_pk)
     scores = [{"label": label, "value": pred.scores.get(name), "higher": higher}
-              for name, (label, higher) in metrics.METRICS.items()]
+              for name, (label, higher) in eval_runs.metric_names(pred.run.target).items()]
     return render(request, "evaluation/prediction_detail.html", {
-        "pred": pred, "run": pred.run, "scores": scores, "files": split_diff(pred.example.diff)})
+        "pred": pred, "run": pred.run, "scores": scores, "files": split_diff(pred.example.diff),
+        "transcript": eval_runs.transcript_rows(pred.transcript)})
 
 
 def run_compare(request):

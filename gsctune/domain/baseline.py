@@ -295,15 +295,24 @@ def hunk_answer(user: str) -> dict:
 # -- OpenAI-compatible server ---------------------------------------------------------
 
 def answer_chat(request: dict) -> dict:
-    """A chat.completion response for a request whose last user turn came from build_user_turn,
-    or, when it lists git-smart-commit's hunks, with the hunk-level answer."""
+    """A chat.completion response for the baseline's three kinds of request.
+
+    A request of git-smart-commit's loop (it carries ``tools``), or one of the loop's side
+    calls (summaries: neither a hunk list nor a ``Changed files:`` turn), is answered by the
+    tool-calling baseline, so the protocol can be evaluated offline over HTTP; a turn that
+    lists the tool's hunks gets the hunk-level JSON answer; build_user_turn's the file-level one.
+    """
     messages = request.get("messages") or []
     users = [str(m.get("content") or "") for m in messages if m.get("role") == "user"]
     hunk_turn = next((u for u in reversed(users) if u.startswith(HUNK_LIST_HEADING)), "")
+    user = next((u for u in reversed(users) if u.startswith("Changed files:")), "")
+    if request.get("tools") or not (hunk_turn or user):
+        from gsctune.domain.baseline_protocol import chat_completion  # it imports this module
+
+        return chat_completion(request)
     if hunk_turn:
         content = json.dumps(hunk_answer(hunk_turn), ensure_ascii=False, separators=(",", ":"))
     else:
-        user = next((u for u in reversed(users) if u.startswith("Changed files:")), "")
         files, diff, _ = parse_user_turn(user)
         content = label(files, diff).to_json()
     prompt_tokens = sum(len(str(m.get("content") or "")) for m in messages) // 4 + 1
@@ -349,16 +358,28 @@ class _Handler(JSONHandler):
     def do_POST(self):  # noqa: N802
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
-        if not self.path.rstrip("/").endswith("/chat/completions"):
+        path = self.path.rstrip("/")
+        if not path.endswith(("/chat/completions", "/api/chat")):
             self._send(404, {"error": {"message": f"no route {self.path}"}})
             return
         try:
             request = json.loads(raw)
             response = answer_chat(request)
+            if path.endswith("/api/chat"):  # native Ollama: the message alone, arguments as objects
+                response = _ollama_shape(response)
         except (ValueError, TypeError, AttributeError) as exc:
             self._send(400, {"error": {"message": f"cannot label this request: {exc}", "type": "invalid_request_error"}})
             return
         self._send(200, response)
+
+
+def _ollama_shape(response: dict) -> dict:
+    message = dict(response["choices"][0]["message"])
+    if message.get("tool_calls"):
+        message["tool_calls"] = [{"function": {"name": c["function"]["name"],
+                                               "arguments": json.loads(c["function"]["arguments"])}}
+                                 for c in message["tool_calls"]]
+    return {"model": response["model"], "message": message, "done": True}
 
 
 class BaselineServer(ThreadingHTTPServer):

@@ -144,6 +144,11 @@ def answer(messages: list[dict], tools: list[dict] | None) -> dict:
 
 async def completion(request: dict) -> dict:
     """A chat.completion response (OpenAI shape) for a request with ``tools``, for servers."""
+    return chat_completion(request)
+
+
+def chat_completion(request: dict) -> dict:
+    """``completion`` for threaded servers (``serve_baseline``)."""
     messages = request.get("messages") or []
     message = answer(messages, request.get("tools"))
     prompt_tokens = sum(len(str(m.get("content") or "")) for m in messages) // 4 + 1

@@ -10,7 +10,7 @@ from evaluation.models import EvalRun
 from evaluation.runs import EvalError, circularity, circularity_message, create_eval_run, format_table, resolve_examples
 from gsctune.endpoints import validate_base_url
 from gsctune.jobs import JobState, run_in_foreground
-from labeling.models import PromptVersion
+from labeling.models import PromptVersion, ProtocolVersion
 from training.models import TrainingRun
 
 
@@ -33,6 +33,13 @@ class Command(BaseCommand):
         parser.add_argument("--language", default="", help="only examples touching this language (with --sample)")
         parser.add_argument("--include-unlabeled", action="store_true",
                             help="sample unlabeled examples too (scored against the original commits only)")
+        parser.add_argument("--target", choices=[c for c, _ in EvalRun.Target.choices], default="json-files",
+                            help="json-files: one JSON answer per example; git-smart-commit: play the tool's "
+                                 "tool-call loop against the endpoint and report the protocol metrics")
+        parser.add_argument("--protocol-version", type=int,
+                            help="captured protocol version id (git-smart-commit; default: the built-in one)")
+        parser.add_argument("--protocol-backend", choices=[c for c, _ in EvalRun.ProtocolBackend.choices],
+                            default="v1", help="backend whose thresholds and request shape are simulated")
         parser.add_argument("--prompt", choices=[c for c, _ in EvalRun.PromptKind.choices], default="finetune")
         parser.add_argument("--prompt-version", type=int, help="labeling prompt version id (with --prompt labeling)")
         parser.add_argument("--concurrency", type=int, default=4)
@@ -72,6 +79,11 @@ class Command(BaseCommand):
             if prompt_version is None:
                 raise CommandError(f"prompt version {opts['prompt_version']} does not exist")
             opts["prompt"] = EvalRun.PromptKind.LABELING
+        protocol_version = None
+        if opts["protocol_version"] is not None:
+            protocol_version = ProtocolVersion.objects.filter(pk=opts["protocol_version"]).first()
+            if protocol_version is None:
+                raise CommandError(f"protocol version {opts['protocol_version']} does not exist")
         try:
             ids, source = resolve_examples(export_id=opts["export"], sample=opts["sample"], seed=opts["seed"],
                                            language=opts["language"], labeled_only=not opts["include_unlabeled"])
@@ -79,7 +91,8 @@ class Command(BaseCommand):
                 name=opts["name"] or default_name, example_ids=ids, examples_source=source, enqueue=False,
                 export_id=opts["export"], prompt_kind=opts["prompt"], concurrency=opts["concurrency"],
                 max_tokens=opts["max_tokens"], max_diff_chars=opts["max_diff_chars"], timeout_s=opts["timeout"],
-                training_run=training_run, prompt_version=prompt_version, **system)
+                training_run=training_run, prompt_version=prompt_version, target=opts["target"],
+                protocol_version=protocol_version, protocol_backend=opts["protocol_backend"], **system)
         except EvalError as exc:
             raise CommandError(str(exc)) from None
         self.stderr.write(f"eval run {run.pk}: {len(ids)} examples ({source})")
