@@ -11,8 +11,19 @@ from gsctune.domain import stats
 from gsctune.domain.seeding import seeded_int, seeded_random
 from gsctune.leases import Leases
 from labeling.models import Example, Label
+from labeling.review.presenters import COLOURS
 
-from .models import CRITERIA, ComparisonItem, ComparisonOutput, ComparisonSet, ComparisonSystem, EvalRun, Score, Vote
+from .models import (
+    CRITERIA,
+    ComparisonItem,
+    ComparisonOutput,
+    ComparisonSet,
+    ComparisonSystem,
+    EvalRun,
+    Prediction,
+    Score,
+    Vote,
+)
 from .runs import BOOT, EvalError, example_record, reference_labels
 
 LEASES = Leases(ComparisonItem, "BLIND_LEASE_SECONDS")
@@ -77,6 +88,23 @@ def build_comparison_set(name: str, systems: list[dict], *, n_items: int, seed: 
                 ComparisonOutput(item=item, system=row, proposal=outs[pk][0], raw=outs[pk][1] or "")
                 for row, (_, _, outs) in zip(sys_rows, resolved)])
     return cset
+
+
+def shown_commits(proposal: dict | None) -> list[dict]:
+    """A protocol proposal's commits with their hunk ids and the review page's tint per commit."""
+    return [{"number": i + 1, "tint": f"tint-{i % COLOURS}", "subject": c.get("subject", ""),
+             "body": c.get("body", ""), "hunks": list(c.get("hunks") or ())}
+            for i, c in enumerate((proposal or {}).get("commits") or ()) if "hunks" in c]
+
+
+def transcript_links(item: ComparisonItem) -> dict[int, str]:
+    """{system id: prediction page} for systems from protocol eval runs, linked only once the vote is in."""
+    links = {}
+    for system in item.comparison_set.systems.filter(eval_run__target=EvalRun.Target.GIT_SMART_COMMIT):
+        pred = Prediction.objects.filter(run_id=system.eval_run_id, example_id=item.example_id).first()
+        if pred is not None:
+            links[system.pk] = pred.get_absolute_url()
+    return links
 
 
 def item_input(item: ComparisonItem) -> dict:
@@ -181,13 +209,15 @@ def comparison_results(cset: ComparisonSet) -> dict:
     names = {str(s.pk): s.name for s in systems}
     votes = list(Vote.objects.filter(item__comparison_set=cset).select_related("reviewer"))
     values: dict[tuple[int, str], list[int]] = defaultdict(list)
-    for sid, criterion, value in Score.objects.filter(vote__item__comparison_set=cset).values_list(
-            "system_id", "criterion", "value"):
+    per_vote: dict[tuple[int, int], list[int]] = defaultdict(list)  # a vote from before a criterion lacks it
+    for vid, sid, criterion, value in Score.objects.filter(vote__item__comparison_set=cset).values_list(
+            "vote_id", "system_id", "criterion", "value"):
         values[(sid, criterion)].append(value)
+        per_vote[(vid, sid)].append(value)
     score_rows = []
     for s in systems:
         cells = [stats.mean_ci(values[(s.pk, c)], n_boot=BOOT, seed=s.pk) for c, _ in CRITERIA]
-        overall = [sum(vals) / len(vals) for vals in zip(*(values[(s.pk, c)] for c, _ in CRITERIA))]
+        overall = [sum(vals) / len(vals) for key, vals in per_vote.items() if key[1] == s.pk]
         score_rows.append({"system": s, "cells": cells, "overall": stats.mean_ci(overall, n_boot=BOOT, seed=s.pk)})
     outcomes = vote_outcomes(votes)
     rates = [dict(r, a_name=names[r["a"]], b_name=names[r["b"]]) for r in stats.win_rates(outcomes)]

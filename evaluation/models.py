@@ -135,6 +135,7 @@ CRITERIA = (
     ("specificity", "Specificity"),
     ("brevity", "Brevity"),
     ("type", "Type correctness"),
+    ("order", "Commit order"),
 )
 
 

@@ -167,7 +167,8 @@ def _outputs(item, user, posted) -> list[dict]:
         letter = comparisons.LETTERS[i]
         fields = [{"key": c, "label": label, "name": f"s-{letter}-{c}", "value": posted.get(f"s-{letter}-{c}", "")}
                   for c, label in CRITERIA]
-        shown.append({"letter": letter, "output": outputs[sid], "fields": fields})
+        shown.append({"letter": letter, "output": outputs[sid], "fields": fields,
+                      "commits": comparisons.shown_commits(outputs[sid].proposal)})
     return shown
 
 
@@ -216,8 +217,10 @@ def item_reveal(request, pk: int, item_pk: int):
         return redirect("cmp-item", pk=pk, item_pk=item.pk)  # systems stay hidden until the vote
     outputs = {o.system_id: o for o in item.outputs.select_related("system")}
     values = {(s.system_id, s.criterion): s.value for s in vote.scores.all()}
+    transcripts = comparisons.transcript_links(item)
     rows = [{"letter": comparisons.LETTERS[i], "system": outputs[sid].system,
-             "scores": [values.get((sid, c)) for c, _ in CRITERIA], "preferred": vote.preferred_id == sid}
+             "scores": [values.get((sid, c)) for c, _ in CRITERIA], "preferred": vote.preferred_id == sid,
+             "transcript": transcripts.get(sid)}
             for i, sid in enumerate(vote.order)]
     return render(request, "evaluation/item_reveal.html", {
         "item": item, "cset": item.comparison_set, "vote": vote, "rows": rows, "criteria": CRITERIA})

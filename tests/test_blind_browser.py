@@ -29,7 +29,7 @@ def test_keyboard_only_scoring_then_results(page, live_server, django_user_model
         page.wait_for_selector("#vote-form[data-ready]")  # score.js has loaded and bound the keys
         assert page.locator(".keys").inner_text().count("Enter") == 1
         assert "finetuned" not in page.inner_text("main")  # hidden until the vote
-        for value in "43215432":  # A: accuracy..type, then B: accuracy..type
+        for value in "4321554321":  # A: accuracy..order, then B: accuracy..order
             page.keyboard.press(value)
         assert page.locator("fieldset.current").get_attribute("data-name") == "pref"
         page.keyboard.press(pref)
@@ -49,5 +49,5 @@ def test_keyboard_only_scoring_then_results(page, live_server, django_user_model
     assert [v.preference for v in votes] == ["system", "system", "tie"]
     first = votes[0]
     assert first.preferred_id == first.order[0]
-    assert sorted(first.scores.filter(system_id=first.order[0]).values_list("value", flat=True)) == [1, 2, 3, 4]
+    assert sorted(first.scores.filter(system_id=first.order[0]).values_list("value", flat=True)) == [1, 2, 3, 4, 5]
     wait_for(lambda: all(v.seconds_spent > 0 for v in votes), message="time spent recorded")

@@ -13,7 +13,7 @@ from .factories import load_labeled
 
 pytestmark = pytest.mark.django_db
 
-FULL = {"accuracy": 4, "specificity": 3, "brevity": 5, "type": 4}
+FULL = {"accuracy": 4, "specificity": 3, "brevity": 5, "type": 4, "order": 3}
 
 
 def eval_run_with(examples, name, subject, n=None):
