@@ -22,7 +22,6 @@ from tests.fixtures_training import llama_cpp_dir
 from tests.test_capture_tool_shape import ToolShapedClient
 from training.models import AdapterMerge, TrainingRun
 
-pytestmark = [pytest.mark.slow]
 
 N_LABELED = 4
 
@@ -62,6 +61,7 @@ def lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+@pytest.mark.slow
 def test_from_capture_to_ollama(transactional_db, harvest_sample, baseline_server, django_user_model, tmp_path,
                                 settings):
     # 1. capture the protocol from the tool
@@ -118,15 +118,19 @@ def test_from_capture_to_ollama(transactional_db, harvest_sample, baseline_serve
     assert calls[-1] == "finalize_commits"
     assert calls.count("emit_commit") == len(accepted.commits)
 
-    # 6. train a few steps on the tiny model
+    # 6. train 20 steps on the tiny model
     base = tmp_path / "tiny"
     call_command("tiny_model", out=str(base), corpus=str(folder / "train.jsonl"), vocab_size=400,
                  stdout=io.StringIO())
-    call_command("train", export=export.pk, base_model=str(base), max_steps=3, batch_size=1, grad_accum=1,
+    call_command("train", export=export.pk, base_model=str(base), max_steps=20, batch_size=1, grad_accum=1,
                  max_length=4096, eval_steps=0, stdout=io.StringIO(), stderr=io.StringIO())
     run = TrainingRun.objects.get()
     assert run.has_adapter
-    assert run.metrics and Path(run.adapter_dir, "adapter_config.json").exists()
+    assert Path(run.adapter_dir, "adapter_config.json").exists()
+    steps = run.metrics.filter(kind="train", loss__isnull=False)
+    assert steps.exists() and max(steps.values_list("step", flat=True)) == 20
+    written = lines(Path(run.output_dir) / "metrics.jsonl")
+    assert written and all(r["loss"] > 0 for r in written if r.get("loss") is not None)
 
     # 7. merge, with the Modelfile for Ollama
     llama = llama_cpp_dir()
@@ -139,3 +143,13 @@ def test_from_capture_to_ollama(transactional_db, harvest_sample, baseline_serve
     modelfile = Path(job.result["modelfile"]).read_text()
     assert "FROM ./model-Q8_0.gguf" in modelfile
     assert modelfile.count(protocol.system_prompt) == 1
+
+
+@pytest.mark.django_db
+def test_hunk_prompt_needs_a_captured_protocol():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="no captured protocol version: run `manage.py capture_protocol` first"):
+        call_command("hunk_prompt")
+    with pytest.raises(CommandError, match="no protocol version 99"):
+        call_command("hunk_prompt", protocol=99)
