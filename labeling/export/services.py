@@ -185,7 +185,8 @@ def resolve_protocol(choice: str) -> tuple[ProtocolSpec, dict]:
             raise ValueError("protocol_version: no captured protocol version yet; capture one, "
                              f"or choose {export.BUILTIN_PROTOCOL!r} (not what the tool sends)")
     spec = version.to_spec()
-    return spec, export.protocol_info(spec, version.pk)
+    # content_hash is the rendered spec's; version_hash is the one the protocol page shows.
+    return spec, {**export.protocol_info(spec, version.pk), "version_hash": version.content_hash}
 
 
 def create_export(opts: export.ExportOptions, user=None, name: str = "", folder: str | Path | None = None,
