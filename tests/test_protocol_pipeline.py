@@ -22,7 +22,6 @@ from tests.fixtures_training import llama_cpp_dir
 from tests.test_capture_tool_shape import ToolShapedClient
 from training.models import AdapterMerge, TrainingRun
 
-
 N_LABELED = 4
 
 
