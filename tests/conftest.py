@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from gsctune.domain.baseline import BaselineServer
 from tests.openai_server import openai_server  # noqa: F401  (the loopback teacher fixture, for every module)
 
 # pytest-django's live_server with Playwright's sync API runs database calls from
@@ -173,3 +174,13 @@ def browser_login(page, live_server, username: str, password: str) -> None:
     page.fill("input[name=password]", password)
     page.keyboard.press("Enter")
     page.wait_for_url(f"{live_server.url}/")
+
+
+@pytest.fixture
+def baseline_server():
+    """The offline baseline served on 127.0.0.1 (gsctune.domain.baseline), for labeling and eval runs."""
+    server = BaselineServer()
+    server.start_background()
+    yield server
+    server.shutdown()
+    server.server_close()

@@ -11,7 +11,7 @@ from django.urls import reverse
 from evaluation import runs
 from evaluation.models import EvalRun
 from gsctune.domain import baseline_protocol
-from gsctune.domain.baseline import BaselineServer, JSONHandler
+from gsctune.domain.baseline import JSONHandler
 from gsctune.domain.protocol import EMIT, tool_call_message
 from gsctune.domain.protocol_metrics import METRICS
 from gsctune.jobs import JobState, execute_job
@@ -22,15 +22,6 @@ from .test_evaluation_adapter import tiny_adapter  # noqa: F401  (the tiny LoRA 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SCRIPT = "<script>alert('no tool call')</script>"
-
-
-@pytest.fixture
-def baseline_server():
-    server = BaselineServer()
-    server.start_background()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 class _Mistakes(JSONHandler):

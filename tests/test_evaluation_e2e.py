@@ -3,22 +3,12 @@ import pytest
 from django.urls import reverse
 
 from evaluation.models import EvalRun
-from gsctune.domain.baseline import BaselineServer
 from gsctune.jobs import JobState
 
 from .conftest import wait_for
 from .factories import load_labeled
 
 pytestmark = [pytest.mark.worker]
-
-
-@pytest.fixture
-def baseline_server():
-    server = BaselineServer()
-    server.start_background()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 def test_baseline_eval_of_150_examples_through_a_worker(live_worker, baseline_server, staff_client, tmp_path):

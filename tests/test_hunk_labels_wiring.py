@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from gsctune.domain.baseline import BASELINE_MODEL, BaselineServer
+from gsctune.domain.baseline import BASELINE_MODEL
 from gsctune.domain.hunk_proposal import HUNK_OUTPUT_FORMAT, example_hunk_view, hunk_prompt
 from gsctune.jobs import JobState, execute_job
 from labeling.labels import hunk_label_dict, store_label
@@ -34,15 +34,6 @@ def _run(teacher, prompt, **options):
     execute_job(run.job_label, run.pk)
     run.refresh_from_db()
     return run
-
-
-@pytest.fixture
-def baseline_server():
-    server = BaselineServer()
-    server.start_background()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 def test_hunk_run_against_serve_baseline_stores_hunk_labels_with_findings(baseline_server):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from gsctune.domain.baseline import BASELINE_MODEL, BaselineServer
+from gsctune.domain.baseline import BASELINE_MODEL
 from labeling.models import Label, PromptVersion, ProtocolVersion, SFTExport
 from labeling.review.services import record_verdict
 from tests.fixtures_training import llama_cpp_dir
@@ -45,15 +45,6 @@ class DriveToolOnReady(io.StringIO):
             ToolShapedClient(api_base, n_hunks=4).run()
         except BaseException as exc:  # reported by the test
             self.failures.append(exc)
-
-
-@pytest.fixture
-def baseline_server():
-    server = BaselineServer()
-    server.start_background()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 def lines(path: Path) -> list[dict]:
