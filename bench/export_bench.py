@@ -32,9 +32,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from shared_sample import SAMPLE as DATA  # noqa: E402
-from shared_sample import require
+from shared_sample import baseline_labeled, require
 
-from gsctune.domain import baseline  # noqa: E402
 from labeling.export import snapshot as export  # noqa: E402
 
 VERDICTS = ("accepted", "accepted", "accepted", "accepted", "corrected", "corrected",
@@ -45,20 +44,8 @@ def labeled_lines(n: int) -> list[str]:
     """N labeled-format lines with their verdicts (the bench's input)."""
     with require(DATA).open(encoding="utf-8") as fh:
         sample = [json.loads(line) for line in fh]
-    labels = [baseline.label(ex["changed_files"], ex["diff"]).to_label_dict() for ex in sample]
-    lines = []
-    for i in range(n):
-        ex = dict(sample[i % len(sample)])
-        copy = i // len(sample)
-        if copy:
-            ex["base_commit"] = hashlib.sha1(f"{ex['base_commit']}{copy}".encode()).hexdigest()
-            ex["head_commit"] = hashlib.sha1(f"{ex['head_commit']}{copy}".encode()).hexdigest()
-        label = labels[i % len(sample)]
-        ex.update({"noise_injected": False, "injected_files": [],
-                   "label": {**label, "model": baseline.BASELINE_MODEL, "usage": {}},
-                   "verdict": VERDICTS[hashlib.sha1(str(i).encode()).digest()[0] % len(VERDICTS)]})
-        lines.append(json.dumps(ex))
-    return lines
+    return [json.dumps({**ex, "verdict": VERDICTS[hashlib.sha1(str(i).encode()).digest()[0] % len(VERDICTS)]})
+            for i, ex in enumerate(baseline_labeled(sample, n))]
 
 
 def to_record(obj: dict, label_id: int) -> dict:

@@ -16,7 +16,6 @@ Target: export <= 6x the plain pass.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -24,10 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from shared_sample import SAMPLE
+from shared_sample import SAMPLE, baseline_labeled
 
 from gsctune.domain import tool_export
-from labeling import baseline
 
 
 def generated(count: int = 300) -> list[dict]:
@@ -68,18 +66,7 @@ def labeled_lines(n: int) -> tuple[list[str], str]:
             sample, source = [json.loads(line) for line in fh], f"shared sample {SAMPLE.name}"
     else:
         sample, source = generated(), "generated diffs (shared sample absent)"
-    labels = [baseline.label(ex["changed_files"], ex["diff"]).to_label_dict() for ex in sample]
-    lines = []
-    for i in range(n):
-        ex = dict(sample[i % len(sample)])
-        copy = i // len(sample)
-        if copy:
-            ex["base_commit"] = hashlib.sha1(f"{ex['base_commit']}{copy}".encode()).hexdigest()
-            ex["head_commit"] = hashlib.sha1(f"{ex['head_commit']}{copy}".encode()).hexdigest()
-        ex.update({"noise_injected": False, "injected_files": [],
-                   "label": {**labels[i % len(sample)], "model": baseline.BASELINE_MODEL, "usage": {}}})
-        lines.append(json.dumps(ex))
-    return lines, source
+    return [json.dumps(ex) for ex in baseline_labeled(sample, n)], source
 
 
 def plain_pass(lines: list[str]) -> float:
