@@ -57,6 +57,7 @@ from gsctune.domain.protocol import (
     max_turns,
     tool_call_message,
 )
+from gsctune.domain.records import json_text
 
 TARGET = "git-smart-commit"
 
@@ -165,6 +166,7 @@ def tool_record(example: dict, label: dict, *, spec: ProtocolSpec = BUILTIN, rea
 
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
 _arguments = json.JSONEncoder(ensure_ascii=False).encode  # as protocol.tool_call_message writes them
 
 
@@ -188,7 +190,7 @@ def record_line(record: dict) -> str:
         first = _dumps(head)
         if head.get("role") == "system" and len(head) == 2 and len(_SYSTEM) < _CACHED:
             _SYSTEM[head["content"]] = first
-    rest = "," + _dumps(messages[1:])[1:] if len(messages) > 1 else "]"
+    rest = "," + json_text(messages[1:])[1:] if len(messages) > 1 else "]"
     return '{"messages":[' + first + rest + ',"tools":' + cached[1] + "}\n"
 
 

@@ -44,7 +44,7 @@ from gsctune.domain.prompts import (
 )
 from gsctune.domain.proposal import Proposal
 from gsctune.domain.protocol import BUILTIN, ProtocolSpec
-from gsctune.domain.records import record_key
+from gsctune.domain.records import json_text, record_key
 from gsctune.domain.seeding import seeded_int
 
 VERDICTS = ("corrected", "accepted", "unreviewed", "rejected")
@@ -509,7 +509,7 @@ def labeled_line(example: dict, label: dict) -> dict:
 
 
 def dumps_line(obj: dict) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n"
+    return json_text(obj) + "\n"
 
 
 _encode = json.encoder.encode_basestring  # what dumps_line does to a string (ensure_ascii=False)
