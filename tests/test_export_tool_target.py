@@ -1,6 +1,6 @@
 """Export target git-smart-commit: rows are ``tool_export.tool_record``'s conversations,
 pinned to a protocol version the manifest names; they load with ``datasets``, the training
-mask covers exactly the assistant tool calls, and TRL trains on them (slow)."""
+mask covers exactly the assistant tool calls, and both backends train on them (slow)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from labeling.export import snapshot as E
 from labeling.export.services import create_export, default_target
 from labeling.models import ProtocolVersion, SFTExport
 from tests.factories import make_example, make_label
+from tests.fixtures_training import unsloth_missing
 from tests.sample_data import sample_examples
 from tests.test_export import make_record
 
@@ -187,12 +188,16 @@ def test_mask_covers_exactly_the_assistant_tool_calls(tool_export, coder_tokeniz
 
 
 @pytest.mark.slow
-def test_trl_trains_on_the_tool_target(tool_export, coder_tokenizer, tmp_path):
+@pytest.mark.parametrize("backend", ["trl", "unsloth"])
+def test_both_backends_train_on_the_tool_target(tool_export, coder_tokenizer, tmp_path, backend):
     from training.tiny import build_tiny_model
+
+    if backend == "unsloth" and unsloth_missing():
+        pytest.skip(unsloth_missing())
 
     model = build_tiny_model(tmp_path / "model", tokenizer=coder_tokenizer)
     cfg = {"base_model": str(model), "data_dir": str(tool_export[1]), "output_dir": str(tmp_path / "out"),
-           "backend": "trl", "max_steps": 2, "batch_size": 2, "grad_accum": 1, "max_length": 4096,
+           "backend": backend, "max_steps": 2, "batch_size": 2, "grad_accum": 1, "max_length": 4096,
            "optimizer": "adamw_torch", "lora_r": 4, "lora_alpha": 8, "eval_steps": 2}
     (tmp_path / "cfg.json").write_text(json.dumps(cfg))
     env = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES", "GSCTUNE_TRAIN_GPUS")}
