@@ -28,6 +28,7 @@ import asyncio
 import inspect
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -104,6 +105,8 @@ class EpisodeResult:
     transcript: list[dict]
     investigations: list[dict]
     spec_hash: str
+    wall_s: float = 0.0  # the episode's wall time, side requests and the tool's work included
+    request_latencies: list[float] = field(default_factory=list)  # seconds per candidate request, in order
 
     @property
     def finalized(self) -> bool:
@@ -374,6 +377,16 @@ async def run_protocol_episode(
     get_git_log; without it the answer is "not available"."""
     if backend not in THRESHOLDS:
         raise ValueError(f"backend must be one of {sorted(THRESHOLDS)}, not {backend!r}")
+    started = time.perf_counter()
+    latencies: list[float] = []
+
+    async def ask(body: dict) -> tuple[dict, float]:
+        """One candidate request, timed as the tool would wait for it."""
+        sent = time.perf_counter()
+        reply = await candidate(body)
+        latencies.append(time.perf_counter() - sent)
+        return reply, latencies[-1]
+
     files = split_diff(example_diff)
     hunks = list(hunks) if hunks is not None else tool_view(files)
     answers = ExampleAnswers(files, git_log, texts)
@@ -393,7 +406,7 @@ async def run_protocol_episode(
 
     async def side(prompt: str) -> str:
         counters["side_requests"] += 1
-        reply = await candidate(side_body(prompt, backend))
+        reply, _ = await ask(side_body(prompt, backend))
         return str((reply or {}).get("content") or "")
 
     soft, hard = thresholds or THRESHOLDS[backend]
@@ -405,7 +418,7 @@ async def run_protocol_episode(
     try:
         while not session.done:
             turn = session.turn
-            message = await candidate(session.request())
+            message, latency = await ask(session.request())
             if not isinstance(message, dict):
                 raise CandidateError(f"the candidate answered {type(message).__name__}, not a message")
             call = _first_call(message)
@@ -416,9 +429,9 @@ async def run_protocol_episode(
             added = session.respond(message)
             kept = session.messages[before:]
             if not kept:
-                transcript.append({**message, "turn": turn, "kind": "ignored"})
+                transcript.append({**message, "turn": turn, "kind": "ignored", "latency_s": latency})
                 continue
-            transcript.append({**kept[0], "turn": turn, "kind": "tool_call" if call else "text"})
+            transcript.append({**kept[0], "turn": turn, "kind": "tool_call" if call else "text", "latency_s": latency})
             convo.track(before)
             tool_at = None
             warn_at = None
@@ -463,7 +476,8 @@ async def run_protocol_episode(
         outcome=outcome, reason=reason, backend=backend, hunk_ids=[h.id for h in hunks],
         max_turns=session.max_turns, commits=[dict(c) for c in session.commits],
         skipped_hunks=list(session.skipped_hunks), gitignore=list(session.gitignore), counters=counters,
-        transcript=transcript, investigations=answers.log, spec_hash=spec.content_hash)
+        transcript=transcript, investigations=answers.log, spec_hash=spec.content_hash,
+        wall_s=time.perf_counter() - started, request_latencies=latencies)
 
 
 async def _tool_result(session: ToolSession, convo: _Conversation, index: int, name: str | None,
