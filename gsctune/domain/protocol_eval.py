@@ -45,13 +45,18 @@ from gsctune.domain.protocol import (
     ToolSession,
 )
 
-# (soft, hard) compaction thresholds in tokens per simulated backend (PROTOCOL.md).
+# (soft, hard) compaction thresholds in tokens per simulated backend. Checked against the script
+# `git-smart-commit` at c2f41fbd: CONTEXT_SOFT/HARD_THRESHOLD 50_000/75_000 and OLLAMA_SOFT/HARD_THRESHOLD
+# 3_500/5_000, picked in main() by ApiConfig.is_ollama (no "/v1" in the base URL), in tokens (/tokenize,
+# else chars / 4); compaction_preserve_marker "Diff content:\n" keeps the hunk list whole.
 THRESHOLDS = {"v1": (50_000, 75_000), "ollama": (3_500, 5_000)}
-RECENT_TOOL_TOKENS = 2_500  # the newest tool result stays whole up to this size (recent_tool_result_chars)
-SUMMARY_INPUT_CHARS = 20_000  # slice of the original the summary request sees (tool_result_summarize_input)
+RECENT_TOOL_TOKENS = 2_500  # the newest tool result stays whole up to this size (RECENT_TOOL_RESULT_CHARS, tokens)
+SUMMARY_INPUT_CHARS = 20_000  # slice of the original the summary request sees (TOOL_RESULT_SUMMARIZE_INPUT)
 TRUNCATE_CHARS = 512  # the last summary level keeps this much of the original
 QUERY_INPUT_CHARS = 50_000
 READ_FILE_LIMIT = 50_000
+GET_DIFF_LIMIT = 6_000  # get_diff cuts its answer at DIFF_CHARS_PER_FILE
+UNSTAGED_LABEL = "=== unstaged ===\n"  # get_diff's section label when staged is omitted (the staged one is empty)
 SEARCH_MATCH_LIMIT = 50
 GIT_LOG_CAP = 50
 OUTCOMES = ("finalized", "out_of_turns", "crashed", "error")
@@ -75,6 +80,7 @@ class EvalTexts:
     not_available: str = "{name}: not available in this evaluation ({why})."
     read_file_cut: str = "\n[file cut at {limit:,} characters]"
     no_changes: str = "No changes to {path} in this change set."
+    get_diff_cut: str = "\n[diff cut at {limit:,} characters]"
     no_matches: str = "No line of the changes matches {pattern!r}."
     bad_pattern: str = "search_diff: {pattern!r} is not a valid regular expression ({error})."
     search_cut: str = "[more matches left out after {limit}]"
@@ -163,19 +169,26 @@ class ExampleAnswers:
         return content, "example"
 
     def _get_diff(self, path: str, staged: bool | None = None) -> tuple[str, str]:
+        """As the tool answers after unstaging everything: nothing staged, a new file (untracked
+        there) has no diff, and both sections asked for label the unstaged one; cut at 6,000."""
         f = self.by_path.get(path)
-        if f is None:
+        if staged or f is None or (f.status == "added" and f.path == path):
             return self.texts.no_changes.format(path=path), "example"
-        return f.text, "example"
+        text = f.text if staged is False else UNSTAGED_LABEL + f.text
+        if len(text) > GET_DIFF_LIMIT:
+            text = text[:GET_DIFF_LIMIT] + self.texts.get_diff_cut.format(limit=GET_DIFF_LIMIT)
+        return text, "example"
 
     def _search_diff(self, pattern: str, context_lines: int = 2) -> tuple[str, str]:
         try:
             regex = re.compile(pattern)
         except re.error as error:
             return self.texts.bad_pattern.format(pattern=pattern, error=error), "example"
-        context = max(0, min(int(context_lines), 20))
+        context = max(0, int(context_lines))
         blocks: list[str] = []
         for f in self.files:
+            if f.status == "added":
+                continue  # untracked in the tool's working tree: not in `git diff`, which it searches
             lines = f.text.split("\n")
             for number, line in enumerate(lines):
                 if not regex.search(line):
