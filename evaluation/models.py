@@ -110,6 +110,10 @@ class Prediction(models.Model):
     counters = models.JSONField(default=dict, blank=True, help_text="git-smart-commit runs: the episode's counters.")
     transcript = models.JSONField(default=list, blank=True,
                                   help_text="git-smart-commit runs: every message of the conversation, in order.")
+    request_latencies = models.JSONField(
+        default=list, blank=True,
+        help_text="git-smart-commit runs: seconds per candidate request (side requests included), in order; "
+                  "latency_s is the episode's wall time.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -274,6 +274,7 @@ def save_episode(run: EvalRun, item: _Item, result: EpisodeResult) -> Prediction
         error_kind="request" if failed else result.outcome, error=result.reason if failed else "",
         finish_reason=result.outcome, attempts=result.counters.get("turns_used", 0), scores=scores,
         outcome=result.outcome, counters=result.counters, transcript=result.transcript,
+        latency_s=result.wall_s, request_latencies=result.request_latencies,
     )
 
 
@@ -418,19 +419,27 @@ def summarize_run(run: EvalRun) -> dict:
         "overall": metrics.aggregate(rows, n_boot=BOOT),
         "by_language": metrics.breakdown(rows, langs, n_boot=BOOT),
         "by_size": {k: by_size[k] for k in size_order if k in by_size},
-        "latency": {
-            "mean": statistics.fmean(latencies) if latencies else None,
-            "p50": statistics.median(latencies) if latencies else None,
-            "p90": statistics.quantiles(latencies, n=10)[-1] if len(latencies) >= 2 else None,
-        },
+        "latency": latency_stats(latencies),
         "tokens": {"prompt": sum(p.prompt_tokens for p in preds),
                    "completion": sum(p.completion_tokens for p in preds)},
     }
 
 
+def latency_stats(values: list[float]) -> dict:
+    """Mean, p50, p90 and max (None where there are too few values) and n."""
+    return {
+        "mean": statistics.fmean(values) if values else None,
+        "p50": statistics.median(values) if values else None,
+        "p90": statistics.quantiles(values, n=10)[-1] if len(values) >= 2 else None,
+        "max": max(values) if values else None,
+        "n": len(values),
+    }
+
+
 def summarize_protocol_run(run: EvalRun) -> dict:
-    """Every protocol and hunk-level grouping metric with its 95 % interval, and the outcomes."""
-    preds = list(run.predictions.filter(error="").only("scores", "outcome"))
+    """Every protocol and hunk-level grouping metric with its 95 % interval, the outcomes, and the
+    latency of episodes (wall time) and of single candidate requests."""
+    preds = list(run.predictions.filter(error="").only("scores", "outcome", "latency_s", "request_latencies"))
     outcomes: dict[str, int] = {}
     for p in preds:
         outcomes[p.outcome] = outcomes.get(p.outcome, 0) + 1
@@ -440,6 +449,8 @@ def summarize_protocol_run(run: EvalRun) -> dict:
         "failed": run.predictions.exclude(error="").count(),
         "overall": protocol_metrics.aggregate([p.scores for p in preds], n_boot=BOOT),
         "outcomes": outcomes,
+        "episode_latency": latency_stats([p.latency_s for p in preds]),
+        "request_latency": latency_stats([s for p in preds for s in p.request_latencies or ()]),
         "by_language": {},
         "by_size": {},
     }
@@ -475,6 +486,12 @@ def format_table(summary: dict) -> str:
             lines.append(f"{row['label']:42s} {'-':>7s} {'':17s} {0:6d}")
     if summary.get("outcomes"):
         lines.append("\noutcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["outcomes"].items())))
+    episode, request = summary.get("episode_latency") or {}, summary.get("request_latency") or {}
+    if episode.get("mean") is not None:
+        line = f"episode wall time mean {episode['mean']:.2f} s, p50 {episode['p50']:.2f} s"
+        if request.get("mean") is not None:
+            line += f"; {request['n']} requests, latency mean {request['mean']:.3f} s, p50 {request['p50']:.3f} s"
+        lines.append(line)
     lat = summary.get("latency") or {}
     if lat.get("mean") is not None:
         lines.append(f"\npredictions {summary['n']} (request failures {summary['failed']}); latency mean "
@@ -531,5 +548,5 @@ def transcript_rows(transcript: list[dict]) -> list[dict]:
                           else json.dumps(arguments, indent=1, ensure_ascii=False)})
         rows.append({"turn": entry.get("turn", 0), "kind": entry.get("kind") or entry.get("role") or "?",
                      "role": entry.get("role") or "", "content": str(entry.get("content") or ""), "calls": calls,
-                     "msg_id": entry.get("msg_id", "")})
+                     "msg_id": entry.get("msg_id", ""), "latency_s": entry.get("latency_s")})
     return rows

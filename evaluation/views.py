@@ -108,7 +108,8 @@ def prediction_detail(request, run_pk: int, pk: int):
               for name, (label, higher) in eval_runs.metric_names(pred.run.target).items()]
     return render(request, "evaluation/prediction_detail.html", {
         "pred": pred, "run": pred.run, "scores": scores, "files": split_diff(pred.example.diff),
-        "transcript": eval_runs.transcript_rows(pred.transcript)})
+        "transcript": eval_runs.transcript_rows(pred.transcript),
+        "requests": eval_runs.latency_stats(pred.request_latencies or [])})
 
 
 def run_compare(request):

@@ -1,12 +1,18 @@
 """The hunk-level group editor in Chromium, keyboard only: a reviewer moves two hunks (splitting
 src/app.py across commits), skips the junk hunk, reorders two commits, undoes one edit and saves;
-the stored human revision is exactly that. Moving a hunk is timed with the Performance API."""
+the stored human revision is exactly that, and its git-smart-commit export is the conversation the
+tool would hold with a model that answers it perfectly. Moving a hunk is timed with the Performance API."""
+import io
+import json
+
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
 
+from gsctune.domain.protocol import BUILTIN
 from labeling.models import Label, Review
 from tests.conftest import BROWSER_TEST, browser_login, wait_for
-from tests.hunk_editor_data import hunk_label
+from tests.hunk_editor_data import DIFF, HUNKS, NOISE, hunk_label
 
 pytestmark = BROWSER_TEST
 
@@ -18,7 +24,7 @@ def ann(django_user_model):
     return django_user_model.objects.create_user("ann", password="pw-ann-123")
 
 
-def test_a_reviewer_corrects_a_label_hunk_by_hunk_with_the_keyboard(page, live_server, ann):
+def test_a_reviewer_corrects_a_label_hunk_by_hunk_with_the_keyboard(page, live_server, ann, tmp_path):
     label = hunk_label()
     browser_login(page, live_server, "ann", "pw-ann-123")
     page.goto(f"{live_server.url}{reverse('review-item', args=[label.pk])}")
@@ -63,6 +69,70 @@ def test_a_reviewer_corrects_a_label_hunk_by_hunk_with_the_keyboard(page, live_s
     ]
     skipped = revision.skipped_hunks
     assert skipped == ["debug.log::1"]
+
+    out = tmp_path / "export"
+    call_command("export_sft", "--out", str(out), "--target", "git-smart-commit", "--protocol-version", "builtin",
+                 stdout=io.StringIO(), stderr=io.StringIO())
+    lines = [line for name in ("train.jsonl", "val.jsonl")
+             for line in (out / name).read_text(encoding="utf-8").splitlines()]
+    # The one example, as the corrected revision (a correction weighs 2 in train: two equal rows).
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert [(r["label_id"], r["verdict"]) for r in manifest["records"]] == [(revision.pk, "corrected")]
+    assert len(lines) == manifest["counts"]["train_rows"] + manifest["counts"]["val_rows"] and len(set(lines)) == 1
+    assert _decoded(json.loads(lines[0])) == expected_conversation(revision)
+
+
+def _tool_hunks(diff: str) -> list[tuple[str, str]]:
+    """(id, patch) per hunk as PROTOCOL.md says the tool splits a diff: each ``@@`` starts a hunk that
+    carries the file's header lines; a new file is untracked (no patch). Enough for this example's diff."""
+    tracked, untracked = [], []
+    for section in ("\n" + diff).split("\ndiff --git ")[1:]:
+        header, *bodies = ("diff --git " + section + "\n").split("\n@@")
+        path = header.split("\n")[0].split(" b/", 1)[1]
+        if "\nnew file mode" in header:
+            untracked.append((f"{path}::1", ""))
+            continue
+        tracked += [(f"{path}::{n}", f"{header}\n@@{body}".rstrip("\n") + "\n") for n, body in enumerate(bodies, 1)]
+    return sorted(tracked, key=lambda h: h[0].split("::")[0]) + untracked
+
+
+def expected_conversation(revision: Label) -> dict:
+    """The tool's conversation for the corrected commits, written from PROTOCOL.md's formats: the hunk
+    list and diff sections, one emit_commit per commit (in order) answered with the remaining hunks
+    sorted, then finalize_commits with the skipped hunk (accepted: the tool adds nothing after it)."""
+    hunks = _tool_hunks(DIFF + NOISE)
+    assert [hid for hid, _ in hunks] == HUNKS
+    listing = [f"  {hid}  (new untracked file)" if not patch else f"  {hid}  (+1/-1)" for hid, patch in hunks]
+    sections = [f"--- {hid} ---\n" + (patch or "(new untracked file — no diff)") for hid, patch in hunks]
+    user = "Available hunks:\n" + "\n".join(listing) + "\n\nDiff content:\n" + "\n\n".join(sections)
+    messages = [{"role": "system", "content": BUILTIN.system_prompt}, {"role": "user", "content": user}]
+    left = {hid for hid, _ in hunks}
+
+    def call(n: int, name: str, arguments: dict) -> dict:
+        return {"role": "assistant", "content": "", "tool_calls": [
+            {"id": f"call_{n}", "type": "function", "function": {"name": name, "arguments": arguments}}]}
+
+    for n, commit in enumerate(revision.commits, 1):
+        messages.append(call(n, "emit_commit", {"commit": {
+            "subject": commit["subject"], "hunks": commit["hunks"], "body": commit.get("body") or "",
+            "breaking_change": commit.get("breaking_change") or "", "issues": commit.get("issues") or []}}))
+        left -= set(commit["hunks"])
+        remaining = "\n".join(f"- {hid}" for hid in sorted(left))
+        messages.append({"role": "tool", "tool_call_id": f"call_{n}",
+                         "content": f"Commit emitted: '{commit['subject']}'. Remaining unassigned hunks:\n{remaining}"})
+    assert sorted(left) == ["debug.log::1"]
+    messages.append(call(len(revision.commits) + 1, "finalize_commits",
+                         {"gitignore": revision.gitignore, "skipped_hunks": ["debug.log::1"]}))
+    return {"messages": messages, "tools": BUILTIN.tools}
+
+
+def _decoded(row: dict) -> dict:
+    """The row with each tool call's arguments read back from the JSON text they are stored as."""
+    for message in row["messages"]:
+        for tool_call in message.get("tool_calls") or ():
+            assert isinstance(tool_call["function"]["arguments"], str)
+            tool_call["function"]["arguments"] = json.loads(tool_call["function"]["arguments"])
+    return row
 
 
 def test_saving_with_a_hunk_in_no_commit_is_refused_naming_it(page, live_server, ann):

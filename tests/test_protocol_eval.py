@@ -301,7 +301,7 @@ def test_investigation_calls_are_answered_from_the_example_and_recorded(server):
     got = replies(result)
     assert got[0] == "def helper(value):\n    return value * 2\n"
     assert "not available" in got[1] and "not available" in got[5]
-    assert got[2].startswith("diff --git a/tests/test_core.py") and "+    run(fast=True)" in got[2]
+    assert got[2].startswith("=== unstaged ===\ndiff --git a/tests/test_core.py") and "+    run(fast=True)" in got[2]
     assert "> +def run(fast=False):" in got[3] and "> +    run(fast=True)" in got[3]
     assert got[4] == "fix: newest\nfeat: older"
     assert [(i["tool"], i["answered"]) for i in result.investigations] == [
@@ -337,7 +337,7 @@ def test_long_tool_results_are_summarized_by_the_candidate(server):
     # The request after it shows the summary, not the diff; the transcript keeps both.
     tool_seen = [m for m in server.requests[1]["messages"] if m["role"] == "tool"]
     assert tool_seen[0]["content"] == summaries[0]["content"]
-    assert replies(result)[0].startswith("diff --git a/src/app/core.py")
+    assert replies(result)[0].startswith("=== unstaged ===\ndiff --git a/src/app/core.py")
     # query_message is answered by the candidate from the stored original.
     question = server.side_requests[1]["messages"][0]["content"]
     assert "LIMIT = 2" in question and "Which limit?" in question
@@ -357,7 +357,7 @@ def test_summary_levels_escalate_to_truncation(server):
     result = play(server, [call("get_diff", {"path": "src/app/core.py"}), emit(REAL), finalize()])
     (summary,) = [m for m in result.transcript if m["role"] == "summary"]
     assert summary["level"] == 3 and len(server.side_requests) == 2
-    assert summary["content"].split("\n", 1)[1].startswith("diff --git a/src/app/core.py")
+    assert summary["content"].split("\n", 1)[1].startswith("=== unstaged ===\ndiff --git a/src/app/core.py")
 
 
 def _big_diff(files: int = 6, lines: int = 60) -> str:

@@ -28,6 +28,7 @@ import asyncio
 import inspect
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -44,13 +45,18 @@ from gsctune.domain.protocol import (
     ToolSession,
 )
 
-# (soft, hard) compaction thresholds in tokens per simulated backend (PROTOCOL.md).
+# (soft, hard) compaction thresholds in tokens per simulated backend. Checked against the script
+# `git-smart-commit` at c2f41fbd: CONTEXT_SOFT/HARD_THRESHOLD 50_000/75_000 and OLLAMA_SOFT/HARD_THRESHOLD
+# 3_500/5_000, picked in main() by ApiConfig.is_ollama (no "/v1" in the base URL), in tokens (/tokenize,
+# else chars / 4); compaction_preserve_marker "Diff content:\n" keeps the hunk list whole.
 THRESHOLDS = {"v1": (50_000, 75_000), "ollama": (3_500, 5_000)}
-RECENT_TOOL_TOKENS = 2_500  # the newest tool result stays whole up to this size (recent_tool_result_chars)
-SUMMARY_INPUT_CHARS = 20_000  # slice of the original the summary request sees (tool_result_summarize_input)
+RECENT_TOOL_TOKENS = 2_500  # the newest tool result stays whole up to this size (RECENT_TOOL_RESULT_CHARS, tokens)
+SUMMARY_INPUT_CHARS = 20_000  # slice of the original the summary request sees (TOOL_RESULT_SUMMARIZE_INPUT)
 TRUNCATE_CHARS = 512  # the last summary level keeps this much of the original
 QUERY_INPUT_CHARS = 50_000
 READ_FILE_LIMIT = 50_000
+GET_DIFF_LIMIT = 6_000  # get_diff cuts its answer at DIFF_CHARS_PER_FILE
+UNSTAGED_LABEL = "=== unstaged ===\n"  # get_diff's section label when staged is omitted (the staged one is empty)
 SEARCH_MATCH_LIMIT = 50
 GIT_LOG_CAP = 50
 OUTCOMES = ("finalized", "out_of_turns", "crashed", "error")
@@ -74,6 +80,7 @@ class EvalTexts:
     not_available: str = "{name}: not available in this evaluation ({why})."
     read_file_cut: str = "\n[file cut at {limit:,} characters]"
     no_changes: str = "No changes to {path} in this change set."
+    get_diff_cut: str = "\n[diff cut at {limit:,} characters]"
     no_matches: str = "No line of the changes matches {pattern!r}."
     bad_pattern: str = "search_diff: {pattern!r} is not a valid regular expression ({error})."
     search_cut: str = "[more matches left out after {limit}]"
@@ -104,6 +111,8 @@ class EpisodeResult:
     transcript: list[dict]
     investigations: list[dict]
     spec_hash: str
+    wall_s: float = 0.0  # the episode's wall time, side requests and the tool's work included
+    request_latencies: list[float] = field(default_factory=list)  # seconds per candidate request, in order
 
     @property
     def finalized(self) -> bool:
@@ -160,19 +169,26 @@ class ExampleAnswers:
         return content, "example"
 
     def _get_diff(self, path: str, staged: bool | None = None) -> tuple[str, str]:
+        """As the tool answers after unstaging everything: nothing staged, a new file (untracked
+        there) has no diff, and both sections asked for label the unstaged one; cut at 6,000."""
         f = self.by_path.get(path)
-        if f is None:
+        if staged or f is None or (f.status == "added" and f.path == path):
             return self.texts.no_changes.format(path=path), "example"
-        return f.text, "example"
+        text = f.text if staged is False else UNSTAGED_LABEL + f.text
+        if len(text) > GET_DIFF_LIMIT:
+            text = text[:GET_DIFF_LIMIT] + self.texts.get_diff_cut.format(limit=GET_DIFF_LIMIT)
+        return text, "example"
 
     def _search_diff(self, pattern: str, context_lines: int = 2) -> tuple[str, str]:
         try:
             regex = re.compile(pattern)
         except re.error as error:
             return self.texts.bad_pattern.format(pattern=pattern, error=error), "example"
-        context = max(0, min(int(context_lines), 20))
+        context = max(0, int(context_lines))
         blocks: list[str] = []
         for f in self.files:
+            if f.status == "added":
+                continue  # untracked in the tool's working tree: not in `git diff`, which it searches
             lines = f.text.split("\n")
             for number, line in enumerate(lines):
                 if not regex.search(line):
@@ -374,6 +390,16 @@ async def run_protocol_episode(
     get_git_log; without it the answer is "not available"."""
     if backend not in THRESHOLDS:
         raise ValueError(f"backend must be one of {sorted(THRESHOLDS)}, not {backend!r}")
+    started = time.perf_counter()
+    latencies: list[float] = []
+
+    async def ask(body: dict) -> tuple[dict, float]:
+        """One candidate request, timed as the tool would wait for it."""
+        sent = time.perf_counter()
+        reply = await candidate(body)
+        latencies.append(time.perf_counter() - sent)
+        return reply, latencies[-1]
+
     files = split_diff(example_diff)
     hunks = list(hunks) if hunks is not None else tool_view(files)
     answers = ExampleAnswers(files, git_log, texts)
@@ -393,7 +419,7 @@ async def run_protocol_episode(
 
     async def side(prompt: str) -> str:
         counters["side_requests"] += 1
-        reply = await candidate(side_body(prompt, backend))
+        reply, _ = await ask(side_body(prompt, backend))
         return str((reply or {}).get("content") or "")
 
     soft, hard = thresholds or THRESHOLDS[backend]
@@ -405,7 +431,7 @@ async def run_protocol_episode(
     try:
         while not session.done:
             turn = session.turn
-            message = await candidate(session.request())
+            message, latency = await ask(session.request())
             if not isinstance(message, dict):
                 raise CandidateError(f"the candidate answered {type(message).__name__}, not a message")
             call = _first_call(message)
@@ -416,9 +442,9 @@ async def run_protocol_episode(
             added = session.respond(message)
             kept = session.messages[before:]
             if not kept:
-                transcript.append({**message, "turn": turn, "kind": "ignored"})
+                transcript.append({**message, "turn": turn, "kind": "ignored", "latency_s": latency})
                 continue
-            transcript.append({**kept[0], "turn": turn, "kind": "tool_call" if call else "text"})
+            transcript.append({**kept[0], "turn": turn, "kind": "tool_call" if call else "text", "latency_s": latency})
             convo.track(before)
             tool_at = None
             warn_at = None
@@ -463,7 +489,8 @@ async def run_protocol_episode(
         outcome=outcome, reason=reason, backend=backend, hunk_ids=[h.id for h in hunks],
         max_turns=session.max_turns, commits=[dict(c) for c in session.commits],
         skipped_hunks=list(session.skipped_hunks), gitignore=list(session.gitignore), counters=counters,
-        transcript=transcript, investigations=answers.log, spec_hash=spec.content_hash)
+        transcript=transcript, investigations=answers.log, spec_hash=spec.content_hash,
+        wall_s=time.perf_counter() - started, request_latencies=latencies)
 
 
 async def _tool_result(session: ToolSession, convo: _Conversation, index: int, name: str | None,
