@@ -53,7 +53,7 @@ class Served:
     name: str  # TOOL or FILES
     detail: str = ""  # "hunk ids", "file level", the simulated backend …
     protocol: ProtocolShown | None = None
-    role: str = ""  # how the object relates to its protocol ("rendered with", "system prompt from" …)
+    role: str = ""  # how the object relates to its protocol ("rendered with", "system prompt of" …)
     no_protocol: str = ""  # tool target without a protocol: why
 
     @property
@@ -124,7 +124,7 @@ def for_prompt(granularity: str, system_prompt: str | None) -> Served:
     if system_prompt is None:
         return Served(TOOL, "hunk ids", no_protocol="no prompt recorded")
     protocol = of_system_prompt(system_prompt)
-    return Served(TOOL, "hunk ids", protocol=protocol, role="system prompt from",
+    return Served(TOOL, "hunk ids", protocol=protocol, role="system prompt of",
                   no_protocol="" if protocol else "own system prompt")
 
 
@@ -147,7 +147,7 @@ def for_eval(target: str, version, backend_text: str) -> Served:
     """An eval run's target: a tool-target run plays its protocol version, or the built-in one."""
     if target != TOOL:
         return Served(FILES)
-    return Served(TOOL, backend_text, protocol=of_version(version) if version else builtin(), role="played")
+    return Served(TOOL, f"backend {backend_text}", protocol=of_version(version) if version else builtin(), role="plays")
 
 
 def default() -> Served:
