@@ -99,7 +99,7 @@ def test_prompt_versions_list_and_pages(staff_client, captured, prompts):
     assert_files(listing)
     page = get(staff_client, from_capture.get_absolute_url())
     assert_tool(page, captured_fragment(captured))
-    assert "system prompt from" in page
+    assert "· system prompt of</span>" in page
     assert_tool(get(staff_client, builtin.get_absolute_url()), BUILTIN_FRAGMENT)
     page = get(staff_client, files.get_absolute_url())
     assert_files(page)
@@ -244,7 +244,7 @@ def test_eval_home_run_pages_and_predictions(staff_client, captured, eval_runs):
     assert_files(home)
     page = get(staff_client, tool.get_absolute_url())
     assert_tool(page, captured_fragment(captured))
-    assert "played" in page and "/v1 (llama-server, vLLM …)" in page
+    assert "· plays</span>" in page and "· backend /v1 (llama-server, vLLM …)" in page
     assert_tool(get(staff_client, built.get_absolute_url()), BUILTIN_FRAGMENT)
     assert_files(get(staff_client, files.get_absolute_url()))
     pred = get(staff_client, tool.predictions.first().get_absolute_url())
