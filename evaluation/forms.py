@@ -135,7 +135,8 @@ class ComparisonSetForm(forms.Form):
     name = forms.CharField(max_length=200, help_text="Shown to reviewers on the scoring page.")
     eval_runs = forms.ModelMultipleChoiceField(
         queryset=EvalRun.objects.filter(state="succeeded"), required=False, widget=forms.CheckboxSelectMultiple,
-        label="Eval runs", help_text="Each finished eval run is one system: its outputs are scored.")
+        label="Eval runs", help_text="Each finished eval run is one system: its outputs are scored. A "
+                                    "git-smart-commit run's outputs list hunk ids, a json-files run's whole files.")
     teachers = forms.MultipleChoiceField(choices=(), required=False, widget=forms.CheckboxSelectMultiple,
                                          label="Teacher labels", help_text="Stored teacher labels, by model.")
     human = forms.BooleanField(required=False, label="Original human commits",
@@ -150,6 +151,7 @@ class ComparisonSetForm(forms.Form):
         models = (Label.objects.exclude(source=Label.Source.HUMAN).exclude(model="")
                   .order_by("model").values_list("model", flat=True).distinct())
         self.fields["teachers"].choices = [(m, m) for m in models]
+        self.fields["eval_runs"].label_from_instance = targets.choice_label
 
     def systems(self) -> list[dict]:
         data = self.cleaned_data

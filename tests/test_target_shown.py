@@ -10,7 +10,7 @@ import pytest
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from evaluation.comparisons import build_comparison_set
+from evaluation.comparisons import CRITERIA, build_comparison_set, record_vote
 from evaluation.models import EvalRun, Prediction
 from evaluation.runs import create_eval_run
 from gsctune import targets
@@ -274,6 +274,15 @@ def test_comparison_sets_show_the_targets_of_their_systems(staff_client, capture
     page = get(staff_client, other.get_absolute_url())
     assert_tool(page, BUILTIN_FRAGMENT)
     assert_tool(page, captured_fragment(captured))
+    item = cset.items.order_by("position").first()
+    scoring = get(staff_client, reverse("cmp-item", args=[cset.pk, item.pk]))
+    assert not TOOL_BADGE.search(scoring) and not FILES_BADGE.search(scoring)  # blind: nothing per system
+    record_vote(staff_user, item, {x: {c: 4 for c, _ in CRITERIA} for x in "AB"}, "A")
+    reveal = get(staff_client, reverse("cmp-reveal", args=[cset.pk, item.pk]))
+    assert_tool(reveal, captured_fragment(captured))
+    assert_files(reveal)
+    form = get(staff_client, reverse("cmp-set-new"))
+    assert f"{built} · git-smart-commit · backend /v1 (llama-server, vLLM …) · built-in protocol {BUILTIN_HASH}" in form
     home = get(staff_client, reverse("eval-home"))
     sets = home[home.index("Blind side-by-side comparisons"):]
     assert_tool(sets, captured_fragment(captured))
