@@ -130,13 +130,15 @@ def for_prompt(granularity: str, system_prompt: str | None) -> Served:
 
 def for_export(options: dict, summary: dict) -> Served:
     """An export's target: the manifest's protocol once it ran, else the one it is pinned to."""
+    from labeling.export.snapshot import BUILTIN_PROTOCOL
+
     name = options.get("target") or FILES
     if name != TOOL:
         return Served(FILES)
     if summary.get("protocol"):
         return Served(TOOL, protocol=from_manifest(summary["protocol"]), role="rendered with")
     choice = str(options.get("protocol_version") or "")
-    if choice == "builtin":
+    if choice == BUILTIN_PROTOCOL:
         return Served(TOOL, protocol=builtin(), role="rendered with")
     if choice.isdigit():
         return Served(TOOL, protocol=from_manifest({"id": int(choice)}), role="rendered with")
@@ -156,7 +158,7 @@ def default() -> Served:
     from labeling.models import ProtocolVersion
 
     if default_target() != TOOL:
-        return Served(FILES, "until a protocol version is captured")
+        return Served(FILES)
     latest = ProtocolVersion.objects.filter(source="captured").first()
     return Served(TOOL, protocol=of_version(latest), role="latest captured")
 

@@ -303,7 +303,7 @@ def test_teacher_systems_serve_the_target_their_labels_list(captured, prompts, t
 def test_dashboard_shows_the_default_target_and_latest_protocol(staff_client):
     page = get(staff_client, reverse("dashboard"))
     assert_files(page)
-    assert "until a protocol version is captured" in page
+    assert "capture one from git-smart-commit to make its tool-call loop the default" in page
     ProtocolVersion.objects.create(source="builtin", system_prompt="x", tools=BUILTIN.tools)
     assert_files(get(staff_client, reverse("dashboard")))  # a built-in row does not make the tool the default
     first = ProtocolVersion.objects.create(system_prompt="one", tools=BUILTIN.tools)
