@@ -20,7 +20,7 @@ HUNKS = "hunks"  # the granularity of prompt versions and labels that serve the 
 HASH_CHARS = 12
 BUILTIN_TEXT = "built-in — not what the tool sends"
 
-# What each target means, for help texts and the badge's tooltip.
+# What each target means: the badge's tooltip.
 MEANING = {
     TOOL: "git-smart-commit: the tool's own loop: hunk ids (path::N), one emit_commit call per commit "
           "with the tool's reply after each, then finalize_commits; rendered with a protocol version.",
