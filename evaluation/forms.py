@@ -4,6 +4,7 @@ Every error is attached to the field it is about, so the page can name the field
 """
 from django import forms
 
+from gsctune import targets
 from gsctune.endpoints import validate_base_url
 from labeling.models import Label, PromptVersion, ProtocolVersion, SFTExport
 from training.models import TrainingRun
@@ -55,7 +56,8 @@ class EvalRunForm(forms.Form):
                   "metrics; every conversation is kept as a transcript.")
     protocol_version = forms.ModelChoiceField(
         queryset=ProtocolVersion.objects.all(), required=False, label="Protocol",
-        help_text="A captured protocol (its system prompt and tools); empty means the built-in one.")
+        help_text="A captured protocol (its system prompt and tools); empty means the built-in one "
+                  f"({targets.BUILTIN_TEXT}).")
     protocol_backend = forms.ChoiceField(
         choices=EvalRun.ProtocolBackend.choices, initial=EvalRun.ProtocolBackend.V1, required=False,
         label="Simulated backend",
@@ -91,6 +93,10 @@ class EvalRunForm(forms.Form):
         super().__init__(*args, **kwargs)
         for name, when in self.FIELD_WHEN.items():
             self.fields[name].widget.attrs["data-when"] = when
+        for name in ("training_run", "export"):
+            self.fields[name].label_from_instance = targets.choice_label
+        self.fields["protocol_version"].label_from_instance = (
+            lambda v: f"{v} · {targets.of_version(v).source_text}")
 
     def sections(self) -> list[dict]:
         return [{"legend": legend, "help": help_text, "when": when or "", "fields": [self[n] for n in names]}
@@ -129,7 +135,8 @@ class ComparisonSetForm(forms.Form):
     name = forms.CharField(max_length=200, help_text="Shown to reviewers on the scoring page.")
     eval_runs = forms.ModelMultipleChoiceField(
         queryset=EvalRun.objects.filter(state="succeeded"), required=False, widget=forms.CheckboxSelectMultiple,
-        label="Eval runs", help_text="Each finished eval run is one system: its outputs are scored.")
+        label="Eval runs", help_text="Each finished eval run is one system: its outputs are scored. A "
+                                    "git-smart-commit run's outputs list hunk ids, a json-files run's whole files.")
     teachers = forms.MultipleChoiceField(choices=(), required=False, widget=forms.CheckboxSelectMultiple,
                                          label="Teacher labels", help_text="Stored teacher labels, by model.")
     human = forms.BooleanField(required=False, label="Original human commits",
@@ -144,6 +151,7 @@ class ComparisonSetForm(forms.Form):
         models = (Label.objects.exclude(source=Label.Source.HUMAN).exclude(model="")
                   .order_by("model").values_list("model", flat=True).distinct())
         self.fields["teachers"].choices = [(m, m) for m in models]
+        self.fields["eval_runs"].label_from_instance = targets.choice_label
 
     def systems(self) -> list[dict]:
         data = self.cleaned_data

@@ -3,6 +3,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from gsctune import targets
 from gsctune.jobs import Job
 
 
@@ -83,6 +84,11 @@ class EvalRun(Job):
     def get_absolute_url(self) -> str:
         return reverse("eval-run-detail", args=[self.pk])
 
+    @property
+    def serves(self) -> targets.Served:
+        """Its target; a git-smart-commit run plays its protocol version, or the built-in one."""
+        return targets.for_eval(self.target, self.protocol_version, self.get_protocol_backend_display())
+
 
 
 class Prediction(models.Model):
@@ -131,6 +137,10 @@ class Prediction(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("eval-prediction", args=[self.run_id, self.pk])
 
+    @property
+    def serves(self) -> targets.Served:
+        return self.run.serves
+
 
 # --------------------------------------------------------------------------- blind comparisons
 
@@ -161,6 +171,16 @@ class ComparisonSet(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("cmp-set-detail", args=[self.pk])
 
+    @property
+    def targets_served(self) -> list[targets.Served]:
+        """The distinct targets of its systems, in system order (not per system: the names stay blind)."""
+        seen = []
+        for system in self.systems.select_related("eval_run__protocol_version"):
+            served = system.serves
+            if served and served not in seen:
+                seen.append(served)
+        return seen
+
 
 class ComparisonSystem(models.Model):
     """One system in a set; its name is shown only after a reviewer has voted."""
@@ -181,6 +201,17 @@ class ComparisonSystem(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def serves(self) -> targets.Served | None:
+        """An eval run's target; teacher labels by what their frozen outputs list; human commits are files."""
+        if self.kind == self.Kind.EVAL_RUN:
+            return self.eval_run.serves if self.eval_run_id else None  # the run was deleted
+        if self.kind == self.Kind.TEACHER:
+            output = self.outputs.exclude(proposal=None).first()
+            if output and any("hunks" in c for c in output.proposal.get("commits") or ()):
+                return targets.Served(targets.TOOL, "hunk ids", no_protocol="teacher labels")
+        return targets.Served(targets.FILES, "file level")
 
 
 class ComparisonItem(models.Model):

@@ -25,7 +25,7 @@ KEY_METRICS = ("parsed", "exact", "pair_f1", "jaccard", "type_acc", "hallucinati
 
 def home(request):
     return render(request, "evaluation/home.html", {
-        "runs": EvalRun.objects.all()[:100],
+        "runs": EvalRun.objects.select_related("protocol_version")[:100],
         "sets": ComparisonSet.objects.all()[:50],
     })
 

@@ -98,7 +98,7 @@ def test_a_run_against_serve_baseline_stores_episodes_and_reports_every_protocol
     html = staff_client.get(reverse("eval-run-detail", args=[run.pk])).content.decode()
     for label, _ in METRICS.values():
         assert label.replace("'", "&#x27;") in html, label
-    assert "git-smart-commit (tool loop)" in html and "finalized 6" in html
+    assert ">git-smart-commit</span>" in html and "finalized 6" in html
 
     out = tmp_path / "out.txt"
     with open(out, "w") as fh:

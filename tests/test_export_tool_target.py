@@ -267,5 +267,6 @@ def test_pages_show_target_and_protocol(db, client, staff_user, tmp_path):
                                                           val_fraction=0, weights=ALL_ONCE),
                                           folder=tmp_path, enqueue=False))
     detail = client.get(job.get_absolute_url()).content.decode()
-    assert 'id="export-target">git-smart-commit<' in detail
-    assert f"#{version.pk} captured" in detail and version.to_spec().content_hash[:12] in detail
+    assert 'id="export-target">Target' in detail and ">git-smart-commit</span>" in detail
+    assert f'protocol #{version.pk}</a> <code>{version.content_hash[:12]}</code>' in detail and "captured" in detail
+    assert version.to_spec().content_hash[:12] in detail

@@ -147,7 +147,7 @@ def test_one_click_hunk_prompt_from_a_protocol(staff_client, reviewer_user):
     staff_client.post(url)  # the same texts: the same version
     assert PromptVersion.objects.filter(granularity="hunks").count() == 1
     detail = staff_client.get(prompt.get_absolute_url()).content.decode()
-    assert '<span class="chip">hunks</span>' in detail and "Available hunks:" in detail
+    assert "hunk ids" in detail and ">git-smart-commit</span>" in detail and "Available hunks:" in detail
 
 
 def test_example_and_review_pages_show_the_granularity(staff_client):
@@ -156,10 +156,11 @@ def test_example_and_review_pages_show_the_granularity(staff_client):
                               commits=hunk_data.HUNK_LABEL["commits"], gitignore=["*.log"],
                               skipped_hunks=["debug.log::1"], injected_files=["debug.log"]))
     review = staff_client.get(reverse("review-item", args=[label.pk])).content.decode()
-    assert 'title="What the label\'s commits list: whole files, or git-smart-commit\'s hunk ids">hunks</span>' in review
+    assert ">git-smart-commit</span> <span class=\"muted\">· hunk ids</span>" in review
     assert '<li class="mono">src/app.py::2</li>' in review
     assert '<li title="split_file" class="muted"><b>File split across commits (informational)</b>' in review
     assert review.count("tint-none") == 2  # the diff pane tints files by their hunks' commits
     page = staff_client.get(example.get_absolute_url()).content.decode()
-    assert '<span class="chip">hunks</span> · 2 commits · 1 skipped hunk</p>' in page
+    assert ">git-smart-commit</span> <span class=\"muted\">· hunk ids</span>" in page
+    assert " · 2 commits · 1 skipped hunk</p>" in page
     assert "(2 hunks)" in page

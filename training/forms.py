@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
+from gsctune import targets
 from gsctune.jobs import JobState
 from labeling.models import SFTExport
 
@@ -35,7 +36,9 @@ SHOW_WHEN = {
 
 HELP = {
     "name": "Optional; shown in the run list.",
-    "export": "A finished export snapshot (its train.jsonl and val.jsonl).",
+    "export": "A finished export snapshot (its train.jsonl and val.jsonl); the run serves its target. "
+              "git-smart-commit: the tool's tool-call conversations, loss on every assistant turn. "
+              "json-files: one JSON answer per example.",
     "max_length": "Tokens per training sequence; longer conversations are cut at the end, where the answer is.",
     "packing": "Pack several short conversations into one sequence (faster on short examples).",
     "assistant_only_loss": "Learn only from the assistant's answer, not from the prompt.",
@@ -97,6 +100,7 @@ class LaunchForm(forms.ModelForm):
         self.fields["optimizer"].choices = rules.optimizer_choices()
         self.fields["export"].queryset = SFTExport.objects.filter(state=JobState.SUCCEEDED)
         self.fields["export"].required = True
+        self.fields["export"].label_from_instance = targets.choice_label
         self.fields["base_model"].widget.attrs["list"] = "base-model-presets"
         for name, field in self.fields.items():
             if name in HELP and name not in ("scheduler", "optimizer"):

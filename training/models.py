@@ -10,6 +10,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 
+from gsctune import targets
 from gsctune.jobs import Job
 
 from .defaults import DEFAULTS
@@ -82,6 +83,11 @@ class TrainingRun(Job):
 
     def get_absolute_url(self) -> str:
         return reverse("training-detail", args=[self.pk])
+
+    @property
+    def serves(self) -> targets.Served | None:
+        """Its export's target (None for a bare data folder: nothing records one)."""
+        return self.export.serves if self.export_id else None
 
 
     @property

@@ -4,6 +4,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.shortcuts import get_object_or_404, redirect, render
 
+from gsctune import targets
 from gsctune.domain.diffs import split_diff
 from gsctune.jobs import ACTIVE_STATES, job_models
 from gsctune.permissions import staff_required
@@ -109,4 +110,5 @@ def dashboard(request):
         "recent_imports": ImportJob.objects.all()[:5],
         "per_repo": per_repo,
         "per_repo_max": top,
+        "default_target": targets.default(),
     })

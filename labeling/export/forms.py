@@ -39,7 +39,10 @@ class ExportForm(forms.Form):
     target = forms.ChoiceField(
         required=False, choices=[(export.TOOL_TARGET, "git-smart-commit: the tool's conversation (tool calls)"),
                  (export.JSON_FILES, "json-files: one JSON answer per example")],
-        help_text="Default: git-smart-commit once a protocol version has been captured.")
+        help_text="git-smart-commit: each example is the tool's conversation (tools, system, the hunk list, one "
+                  "emit_commit call and the tool's reply per commit, then finalize_commits), rendered with a "
+                  "protocol version. json-files: one JSON answer of files per example. Default: git-smart-commit "
+                  "once a protocol version has been captured.")
     protocol_version = forms.ChoiceField(
         required=False, help_text="git-smart-commit only. Latest captured by default; the built-in protocol "
                                   "is gsctune's own prompt (not what the tool sends) and is flagged in the manifest.")

@@ -2,6 +2,7 @@
 from django.db import models
 from django.urls import reverse
 
+from gsctune import targets
 from gsctune.domain.records import HARVEST_FIELDS
 from gsctune.jobs import Job
 
@@ -135,6 +136,18 @@ class Label(models.Model):
     @property
     def changed_files(self) -> list[str]:
         return list(self.example.changed_files) + [f for f in self.injected_files if f not in self.example.changed_files]
+
+    @property
+    def serves(self) -> targets.Served:
+        """Its target (hunk ids: git-smart-commit) and the protocol its prompt took the system prompt from;
+        a human correction has the prompt of the label it corrects."""
+        label = self
+        for _ in range(10):  # a correction's chain is short; never loop on bad data
+            if label.prompt_version_id or not label.revision_of_id:
+                break
+            label = label.revision_of
+        prompt = label.prompt_version
+        return targets.for_prompt(self.granularity, prompt.system_prompt if prompt else None)
 
     def label_object(self) -> dict:
         """The ``label`` object of the labeled JSONL format (DESIGN.md)."""

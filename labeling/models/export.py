@@ -4,6 +4,7 @@ from pathlib import Path
 from django.db import models
 from django.urls import reverse
 
+from gsctune import targets
 from gsctune.jobs import Job
 
 
@@ -30,6 +31,11 @@ class SFTExport(Job):
 
     def get_absolute_url(self) -> str:
         return reverse("export-detail", args=[self.pk])
+
+    @property
+    def serves(self) -> targets.Served:
+        """The options' target; the protocol the manifest names once it ran, else the one it is pinned to."""
+        return targets.for_export(self.options, self.summary)
 
     def file_path(self, name: str) -> Path:
         """Path of one output file (train.jsonl, val.jsonl, labeled.jsonl, manifest.json)."""

@@ -36,6 +36,10 @@ class ReviewItem(models.Model):
     def __str__(self) -> str:
         return f"Review item for label {self.label_id}"
 
+    @property
+    def serves(self):
+        return self.label.serves
+
 
 class Review(models.Model):
     """One reviewer's verdict on a label; the latest non-skip verdict per label counts."""

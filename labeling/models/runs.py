@@ -8,6 +8,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.urls import reverse
 
+from gsctune import targets
 from gsctune.jobs import Job
 
 from .examples import Example
@@ -116,6 +117,11 @@ class PromptVersion(models.Model):
         return hashlib.sha256(text.encode()).hexdigest()
 
     @property
+    def serves(self) -> targets.Served:
+        """Hunk ids serve git-smart-commit (with the protocol whose system prompt it uses), files json-files."""
+        return targets.for_prompt(self.granularity, self.system_prompt)
+
+    @property
     def is_used(self) -> bool:
         return bool(self.pk) and (self.labels.exists() or self.runs.exists())
 
@@ -174,6 +180,10 @@ class LabelingRun(Job):
 
     def resume_url(self) -> str:
         return reverse("labeling-run-resume", args=[self.pk])
+
+    @property
+    def serves(self) -> targets.Served:
+        return self.prompt_version.serves
 
 
     def reopen_work(self) -> None:

@@ -8,6 +8,7 @@ so tightening them needs no migration.
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 
+from gsctune import targets
 from gsctune.endpoints import BASE_URL_EXAMPLE, validate_base_url
 
 from ..models import LabelingRun, PromptVersion, Teacher
@@ -48,6 +49,11 @@ class SectionedForm:
 class TeacherChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Teacher) -> str:
         return teacher_title(obj, kind=False)
+
+
+class PromptChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: PromptVersion) -> str:
+        return targets.choice_label(obj)
 
 
 class TeacherForm(SectionedForm, forms.ModelForm):
@@ -148,6 +154,10 @@ class PromptVersionForm(SectionedForm, forms.ModelForm):
                    for f, r in (("system_prompt", 18), ("output_format", 6), ("sample_output", 6), ("notes", 2))}
         help_texts = {
             "name": "A short name for the list; the version number is added.",
+            "granularity": "Hunks: commits list git-smart-commit's hunk ids (path::N), and its labels serve the "
+                           "git-smart-commit target, the tool's tool-call loop. Files: commits list whole files, "
+                           "and its labels serve json-files (they export to git-smart-commit too, each file's "
+                           "hunks in its commit).",
             "notes": "What changed and why (optional); shown on the version's page.",
             "system_prompt": "The rules the teacher follows. The user turn (changed files, then the diff) is "
                              "added by gsctune.",
@@ -189,7 +199,7 @@ class LabelingRunForm(SectionedForm, forms.ModelForm):
         fields = ["name", "teacher", "prompt_version", "selection", "sample_size", "selection_seed", "filter_repo",
                   "filter_language", "filter_max_diff_chars", "limit", "noise_probability", "noise_seed",
                   "max_diff_chars", "concurrency"]
-        field_classes = {"teacher": TeacherChoiceField}
+        field_classes = {"teacher": TeacherChoiceField, "prompt_version": PromptChoiceField}
         labels = {"selection_seed": "Sample seed", "filter_repo": "Repository contains",
                   "filter_language": "Language", "filter_max_diff_chars": "Longest diff (characters)",
                   "noise_probability": "Noise probability", "max_diff_chars": "Cut diffs at (characters)",
@@ -201,7 +211,9 @@ class LabelingRunForm(SectionedForm, forms.ModelForm):
             "name": "Optional; shown next to the run number.",
             "selection": "Which examples the run labels; the settings of the choice appear below.",
             "teacher": "Add or edit one on the Teachers page.",
-            "prompt_version": "The shipped default, or a version pasted on the Prompt versions page.",
+            "prompt_version": "The shipped default, or a version pasted on the Prompt versions page. Its target "
+                              "comes with it: a hunk-level version labels for git-smart-commit (hunk ids), a "
+                              "file-level one for json-files.",
             "sample_size": "How many examples the sample draws.",
             "selection_seed": "The same seed draws the same sample.",
             "filter_repo": "Part of the repository URL.",
