@@ -147,13 +147,13 @@ def check_replies(captured: dict[str, str], played: Replay) -> list[Finding]:
     findings += _check_rejection(captured.get("finalize_rejected"), played)
     if "finalize_accepted_was_rejected" in captured:
         text = captured["finalize_accepted_was_rejected"]
-        findings.append(Finding("finalize_accepted", MISMATCH, "The tool rejected the finalize_commits that the "
+        findings.append(Finding("reply to finalize_accepted", MISMATCH, "The tool rejected the finalize_commits that the "
                                 f"built-in accepts: {short(text)!r}.", "(accepted: no reply)", short(text)))
     elif "finalize_accepted" in captured:
-        findings.append(Finding("finalize_accepted", OK, "Both accept the final finalize_commits and end the loop.",
+        findings.append(Finding("reply to finalize_accepted", OK, "Both accept the final finalize_commits and end the loop.",
                                 "(accepted: no reply)", "(accepted: no reply)"))
     else:
-        findings.append(Finding("finalize_accepted", NOT_CHECKED, "The capture ended before its final move."))
+        findings.append(Finding("reply to finalize_accepted", NOT_CHECKED, "The capture ended before its final move."))
     return findings
 
 
