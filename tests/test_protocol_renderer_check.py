@@ -9,8 +9,10 @@ from gsctune's renderer, so the check compares two independent renderings; its s
 from __future__ import annotations
 
 import json
+import os
 import threading
 from dataclasses import replace
+from pathlib import Path
 
 import httpx
 import pytest
@@ -23,6 +25,7 @@ from labeling.protocol.check import CAPTURED_WORDING, GSCTUNE_WORDING, MISMATCH,
 from labeling.protocol.run import serve_capture
 from labeling.protocol.session import SUBJECT
 from labeling.protocol.store import capture_summary, protocol_from_capture, store_capture
+from tests.conftest import browser_login
 from tests.test_capture_protocol import _api_base, _Watched
 
 SYSTEM = "You group the hunks of a gsctune renderer test into commits, with tool calls only."
@@ -301,3 +304,22 @@ def test_a_matching_capture_says_so_in_the_summary():
     assert "  renderer check: renderer matches the capture (" in summary
     assert "    mismatch:" not in summary and f"    {CAPTURED_WORDING}: finalize rejection wording: " in summary
 
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not os.path.exists(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")),
+                    reason="Debian's chromium is not installed (scripts/ensure_chromium.sh)")
+def test_the_verdict_is_the_first_thing_on_the_page_in_a_browser(page, live_server, reviewer_user):
+    version, _, _ = store_capture(capture(accepted=OFF_BY_ONE["accepted"]))
+    browser_login(page, live_server, "reviewer", "pw-reviewer-123")
+    page.goto(f"{live_server.url}{version.get_absolute_url()}")
+    verdict = page.locator("#renderer-verdict")
+    assert verdict.is_visible() and verdict.inner_text().startswith("1 mismatch between")
+    first_row = page.locator("#renderer-check tbody tr").first
+    assert first_row.inner_text().startswith("reply to emit_accepted\tmismatch")
+    # The check comes before the drift, the prompt and the rest of the capture.
+    assert page.locator("section.card h2").first.inner_text() == "Renderer check"
+    folder = os.environ.get("GSCTUNE_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / "protocol-renderer-mismatch.png"), full_page=True)

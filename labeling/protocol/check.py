@@ -275,7 +275,7 @@ def check_user_turn(user_turn: str, layout: dict) -> list[Finding]:
         example = next(h for h, *rest in seen[""] if tuple(rest) == forms)
         findings.append(Finding("user turn: hunk forms", MISMATCH,
                                 f"The capture shows {example} as hunk line {short(forms[0])!r} with section "
-                                f"{short(forms[1])!r}: a form the built-in never produces.", "", short(" | ".join(forms))))
+                                f"{short(forms[1])!r}: a form the built-in never produces.", "", short("\n".join(forms))))
     return findings
 
 
@@ -283,7 +283,7 @@ def _check_case(case: str, line: str, body: str, hunks: list[tuple[str, str, str
     part = f"user turn: {case}"
     if not hunks:
         return [Finding(part, NOT_CHECKED, f"The capture shows no hunk of this case ({case}), so the built-in's "
-                        f"{line.strip()!r} / {short(body)!r} is not checked.", short(f"{line} | {body}"))]
+                        f"{line.strip()!r} / {short(body)!r} is not checked.", short(f"{line}\n{body}"))]
     findings = []
     for got_line, got_body in sorted({(got_line, got_body) for _, got_line, got_body in hunks}):
         example = next(h for h, x, y in hunks if (x, y) == (got_line, got_body))
@@ -303,7 +303,7 @@ def _check_case(case: str, line: str, body: str, hunks: list[tuple[str, str, str
                                     line, got_line))
         elif got_line == line and got_body in (body, ""):
             findings.append(Finding(part, OK, f"{example} is rendered as the built-in renders a hunk of this case.",
-                                    short(f"{line} | {body}"), short(f"{got_line} | {got_body}")))
+                                    short(f"{line}\n{body}"), short(f"{got_line}\n{got_body}")))
     return findings
 
 

@@ -68,10 +68,12 @@ CHECK_BADGES = {OK: "succeeded", MISMATCH: "failed", BY_DESIGN: "cancelled", GSC
                 CAPTURED_WORDING: "running"}
 
 
-def _check_rows(check) -> list[dict]:
-    """Findings for the page, mismatches first (the order is otherwise the check's)."""
+def _check_rows(check) -> tuple[list[dict], list[dict]]:
+    """(findings to read: mismatches first, then what was not checked or differs by design;
+    the parts that match), each in the check's order."""
     rows = [{"finding": f, "badge": CHECK_BADGES.get(f.status, "queued")} for f in check.findings]
-    return sorted(rows, key=lambda row: row["finding"].status != MISMATCH)
+    notable = sorted((r for r in rows if r["finding"].status != OK), key=lambda r: r["finding"].status != MISMATCH)
+    return notable, [r for r in rows if r["finding"].status == OK]
 
 
 def _move_order(move: str) -> tuple[int, str]:
@@ -98,9 +100,10 @@ def protocol_detail(request, pk: int):
                for move, text in sorted(version.replies.items(), key=lambda kv: _move_order(kv[0]))]
     later = ProtocolVersion.objects.filter(drift_from=version).order_by("id").first()
     check = version.renderer_check()
+    check_rows, ok_rows = _check_rows(check)
     return render(request, "labeling/protocol/detail.html", {
         "version": version, "tools": tools, "replies": replies, "diff_lines": _diff_lines(version.drift_diff),
-        "check": check, "check_rows": _check_rows(check),
+        "check": check, "check_rows": check_rows, "ok_rows": ok_rows,
         "later": later, "requests": version.raw_capture,
         "raw_json": json.dumps(version.raw_capture, indent=2, ensure_ascii=False)[:200_000],
     })
