@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cache
 
 from gsctune.domain.hunks import example_hunks, is_lockfile, render_user_turn
 from gsctune.domain.protocol import BUILTIN, TERMINAL, Replies, ToolSession, captured_rejection
@@ -107,13 +108,12 @@ def replay(user_turn: str) -> Replay:
     for _ in range(len(MOVES) + 1):
         if tool.done:
             break
-        message = ask()
-        tool.respond(message)
+        tool.respond(ask())
     if not tool.done:
         ask()  # the script records the reply to its last call when the next request comes
-    finalize = next(json.loads(m["tool_calls"][0]["function"]["arguments"]) for m in tool.messages
-                    if m.get("tool_calls") and m["tool_calls"][0]["function"]["name"] == TERMINAL)
-    left = sorted(set(ids) - tool.emitted - set(finalize.get("skipped_hunks", [])))
+    finalize = next((json.loads(m["tool_calls"][0]["function"]["arguments"]) for m in tool.messages
+                     if m.get("tool_calls") and m["tool_calls"][0]["function"]["name"] == TERMINAL), None)
+    left = sorted(set(ids) - tool.emitted - set(finalize["skipped_hunks"])) if finalize else []
     return Replay(script.result()["replies"], left[0] if left else None)
 
 
@@ -214,6 +214,7 @@ def captured_replies(data: dict) -> tuple[Replies, Finding | None]:
 
 # ── the first user message ───────────────────────────────────────────────────────
 
+@cache
 def _builtin_cases() -> dict[str, tuple[str, str]]:
     """case -> (hunk line form, section body form) of the built-in's rendering of that case."""
     def changed(path: str, body: str) -> str:
@@ -234,6 +235,7 @@ def _builtin_cases() -> dict[str, tuple[str, str]]:
     return {case: forms[path] for case, path in paths.items()}
 
 
+@cache
 def _builtin_headers() -> dict:
     return user_turn_layout(render_user_turn(example_hunks(
         "diff --git a/a.py b/a.py\nindex 1..2 100644\n--- a/a.py\n+++ b/a.py\n@@ -1 +1 @@\n-a\n+b\n")))
