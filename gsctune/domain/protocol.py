@@ -10,17 +10,23 @@ Behaviour follows the tool at the commit named in PROTOCOL.md: script
 ``BUILTIN`` has the tool's tool names, argument names, types, defaults and required
 fields (the pydantic models below mirror the tool's, so ``model_json_schema()`` gives
 the same shapes) with gsctune's own descriptions and system prompt: it is not what
-the tool sends. Replies whose format PROTOCOL.md spells out are reproduced; every
-sentence the tool writes in its own words (nudges, warnings, finalize errors) is
-gsctune's wording here, replaced by a captured protocol version where one exists.
+the tool sends. Replies whose format PROTOCOL.md spells out are reproduced (and
+checked against a capture by ``labeling.protocol.check``). Sentences the tool writes
+in its own words are gsctune's wording here, with one exception: a captured protocol
+version's ``to_spec()`` takes the tool's rejection of a finalize_commits that leaves
+hunks uncovered (``finalize_unassigned``) and the instruction line that closes every
+finalize rejection (``terminal_rejected``) from the capture, when the captured reply
+reads unambiguously (``captured_rejection``). Nudges, warnings, the other finalize
+errors and the user turn's own words (``hunks.RenderTexts``) stay gsctune's.
 """
 from __future__ import annotations
 
 import ast
 import hashlib
 import json
+import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -119,7 +125,9 @@ def tool_specs(descriptions: dict[str, str] | None = None) -> list[dict]:
 @dataclass(frozen=True)
 class Replies:
     """What the tool says back. Formats PROTOCOL.md spells out are the tool's; the
-    sentences (nudges, warnings, finalize errors) are gsctune's own words."""
+    sentences (nudges, warnings, finalize errors) are gsctune's own words, except
+    ``finalize_unassigned`` and the last line of ``terminal_rejected`` where
+    ``captured_rejection`` read them from a capture."""
 
     emit_accepted: str = "Commit emitted: '{subject}'. Remaining unassigned hunks:\n{remaining}"
     emit_unknown: str = "Error: unknown hunk ID '{hunk}'.\nValid IDs are:\n{valid}"
@@ -144,6 +152,48 @@ class Replies:
     warn_remaining: str = "{turns} turn(s) left; {count} hunk(s) unassigned: {ids}. Emit or skip them, then finalize."
     warn_done: str = "{turns} turn(s) left and every hunk is assigned: call finalize_commits."
     investigation_offline: str = "{name} has no answer here: this session runs without the repository."
+
+
+REJECTION_PREFIX = "Error"  # terminal_rejected's {prefix} for a refusal (pydantic errors: "Validation error")
+_COUNT = re.compile(r"(?<!\d)1(?!\d)")
+
+
+def _literal(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def captured_rejection(text: str, uncovered: str, base: Replies = Replies()) -> tuple[Replies | None, str]:
+    """``base`` with the tool's own finalize wording, read from its reply to a finalize_commits
+    that left exactly one hunk, ``uncovered``, neither committed nor skipped; (None, why) when
+    the reply does not read unambiguously, so gsctune's wording stays.
+
+    The reply must have ``terminal_rejected``'s form (``Error: <error>`` then one instruction
+    line naming finalize_commits), list ``uncovered`` once as a ``- id`` line (the form the
+    tool's lists of ids take, so any set of ids renders the same way) and hold the count 1
+    exactly once. The id line becomes ``{unassigned}``, the 1 ``{count}``, the instruction
+    line the end of ``terminal_rejected``; the result must render the reply back exactly.
+    """
+    head, newline, instruction = text.rpartition("\n")
+    if not text.startswith(f"{REJECTION_PREFIX}: "):
+        return None, f"it does not start with {REJECTION_PREFIX + ': '!r}"
+    if not newline or TERMINAL not in instruction:
+        return None, f"its last line is not an instruction naming {TERMINAL}"
+    lines = head[len(REJECTION_PREFIX) + 2:].split("\n")
+    item = f"- {uncovered}"
+    if lines.count(item) != 1 or text.count(uncovered) != 1:
+        return None, f"it does not name {uncovered!r} exactly once, as a {item!r} line"
+    error = "\n".join("\0" if line == item else _literal(line) for line in lines)
+    counts = _COUNT.findall(error)
+    if len(counts) != 1:
+        return None, f"the count 1 occurs {len(counts)} times in it, not once"
+    error = _COUNT.sub("{count}", error).replace("\0", "{unassigned}")
+    replies = replace(base, finalize_unassigned=error,
+                      terminal_rejected="{prefix}: {error}\n" + _literal(instruction))
+    rendered = replies.terminal_rejected.format(
+        prefix=REJECTION_PREFIX, error=replies.finalize_unassigned.format(count=1, unassigned=item))
+    if rendered != text:
+        return None, "the derived template does not render the captured reply back"
+    return replies, ""
 
 
 @dataclass(frozen=True)

@@ -173,7 +173,7 @@ def resolve_protocol(choice: str) -> tuple[ProtocolSpec, dict]:
     """The spec a git-smart-commit export renders with and its manifest entry: a version by id,
     the built-in spec only when asked for by name, else the latest captured version."""
     if choice == export.BUILTIN_PROTOCOL:
-        return BUILTIN, export.protocol_info(BUILTIN)
+        return BUILTIN, {**export.protocol_info(BUILTIN), "renderer_check": "not checked"}
     versions = ProtocolVersion.objects.all()
     if choice:
         if not choice.isdigit() or not versions.filter(pk=int(choice)).exists():
@@ -185,8 +185,10 @@ def resolve_protocol(choice: str) -> tuple[ProtocolSpec, dict]:
             raise ValueError("protocol_version: no captured protocol version yet; capture one, "
                              f"or choose {export.BUILTIN_PROTOCOL!r} (not what the tool sends)")
     spec = version.to_spec()
-    # content_hash is the rendered spec's; version_hash is the one the protocol page shows.
-    return spec, {**export.protocol_info(spec, version.pk), "version_hash": version.content_hash}
+    # content_hash is the rendered spec's; version_hash is the one the protocol page shows;
+    # renderer_check: does gsctune's renderer match this capture (ok, mismatch, not checked).
+    return spec, {**export.protocol_info(spec, version.pk), "version_hash": version.content_hash,
+                  "renderer_check": version.renderer_check().status}
 
 
 def create_export(opts: export.ExportOptions, user=None, name: str = "", folder: str | Path | None = None,

@@ -4,9 +4,10 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 
-from gsctune.domain.protocol import ProtocolSpec
+from gsctune.domain.protocol import ProtocolSpec, Replies
 from gsctune.jobs import Job
 
+from ..protocol.check import RendererCheck, captured_replies, check_version
 from ..protocol.layout import content_hash
 from ..protocol.scratch import tool_command
 
@@ -64,16 +65,24 @@ class ProtocolVersion(models.Model):
     def to_spec(self) -> ProtocolSpec:
         """The protocol the export (and evaluation) renders conversations with.
 
-        The captured system prompt and tools are used as sent; the user turn and the
-        replies keep gsctune's renderer (its formats are checked against the capture,
-        and a mismatch is reported there, not here)."""
+        The captured system prompt and tools are used as sent. The replies are gsctune's
+        renderer, except the finalize rejection for uncovered hunks and the instruction
+        closing every finalize rejection, which are the tool's own words where the
+        captured rejection reads unambiguously (``check.captured_replies``). The user
+        turn keeps gsctune's renderer. ``renderer_check()`` reports where the renderer
+        and the capture differ."""
         captured = self.source == self.Source.CAPTURED
         return ProtocolSpec(
             system_prompt=self.system_prompt, tools=self.tools, tool_name=self.tool_name,
             tool_commit=self.tool_commit,
+            replies=captured_replies(self.to_spec_dict())[0] if captured else Replies(),
             source="captured" if captured else "built-in",
             note="" if captured else "not what the tool sends",
         )
+
+    def renderer_check(self) -> RendererCheck:
+        """gsctune's built-in renderer compared with this capture (computed: cheap, and never stale)."""
+        return check_version(self.to_spec_dict())
 
     def save(self, *args, **kwargs):
         new_hash = self.compute_hash()

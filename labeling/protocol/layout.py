@@ -94,21 +94,9 @@ def user_turn_layout(user_turn: str, summaries: list[str] | None = None) -> dict
         "body_forms": [],
         "n_hunks": len(ids),
     }
-    end_of_list = first_hunk or 0
-    while end_of_list < len(lines) and HUNK_LINE.match(lines[end_of_list]):
-        end_of_list += 1
-    rest = "\n".join(lines[end_of_list:])
-    sections = _sections(rest, ids)
+    end_of_list, rest, sections, appended = _diff_part(lines, first_hunk, ids)
     before = rest.split(sections[0][0], 1)[0] if sections else rest
-    appended = ""
     if sections:
-        # What the tool appends after the last section (the omitted-hunks line, a critique,
-        # the user's own issue patterns from git config or .smart-commit.toml) follows a
-        # blank line, which no section body has: kept apart and out of the hash, as it
-        # depends on the repository and the user's settings, not on the tool.
-        header, hunk_id, body = sections[-1]
-        body, _, appended = body.partition("\n\n")
-        sections[-1] = (header, hunk_id, body)
         layout["diff_header"] = before.strip()
         layout["section_header"] = _placeholders(sections[0][0], ids)
         layout["body_forms"] = sorted({_body_form(body, ids, extra) for _, _, body in sections})
@@ -118,6 +106,42 @@ def user_turn_layout(user_turn: str, summaries: list[str] | None = None) -> dict
     layout["skeleton"] = ("\n".join(_collapse(head)) + "\n" + before + "\n\n".join(_collapse(shown))
                           + (f"\n\n{layout['appended']}" if layout["appended"] else ""))
     return layout
+
+
+def _diff_part(lines: list[str], first_hunk: int | None, ids: list[str]) -> tuple[int, str, list, str]:
+    """(index of the first line after the hunk list, the text from there, its sections, what follows them)."""
+    end_of_list = first_hunk or 0
+    while end_of_list < len(lines) and HUNK_LINE.match(lines[end_of_list]):
+        end_of_list += 1
+    rest = "\n".join(lines[end_of_list:])
+    sections = _sections(rest, ids)
+    appended = ""
+    if sections:
+        # What the tool appends after the last section (the omitted-hunks line, a critique,
+        # the user's own issue patterns from git config or .smart-commit.toml) follows a
+        # blank line, which no section body has: kept apart and out of the hash, as it
+        # depends on the repository and the user's settings, not on the tool.
+        header, hunk_id, body = sections[-1]
+        body, _, appended = body.partition("\n\n")
+        sections[-1] = (header, hunk_id, body)
+    return end_of_list, rest, sections, appended
+
+
+def hunk_forms(user_turn: str, summaries: list[str] | None = None) -> list[tuple[str, str, str]]:
+    """(hunk id, its hunk line's form, its section body's form) per listed hunk, in list order;
+    the body form is "" for a hunk the message has no section for (past the total cap)."""
+    ids = hunk_ids(user_turn)
+    extra = {s.strip(): "{llm_summary}" for s in summaries or [] if s.strip()}
+    lines = user_turn.split("\n")
+    first_hunk = next((i for i, line in enumerate(lines) if HUNK_LINE.match(line)), None)
+    end_of_list, _, sections, _ = _diff_part(lines, first_hunk, ids)
+    line_of = {}
+    for line in lines[first_hunk or 0:end_of_list]:
+        line_of.setdefault(HUNK_LINE.match(line)["id"], _placeholders(line, ids))
+    body_of = {}
+    for _, hunk_id, body in sections:
+        body_of.setdefault(hunk_id, _body_form(body, ids, extra))
+    return [(hunk_id, line_of.get(hunk_id, ""), body_of.get(hunk_id, "")) for hunk_id in ids]
 
 
 def _body_form(body: str, ids: list[str], extra: dict[str, str]) -> str:

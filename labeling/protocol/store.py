@@ -5,6 +5,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ..models import ProtocolVersion
+from .check import OK
 from .layout import content_hash, drift_diff, hunk_ids, reply_layout, user_turn_layout
 from .session import SUBJECT, SUMMARY_TEXT, UNKNOWN_ID
 
@@ -78,4 +79,7 @@ def capture_summary(version: ProtocolVersion) -> str:
         text = version.replies[move]
         lines.append(f"  reply to {move}: " + (repr(text[:100]) + ("…" if len(text) > 100 else "")
                                                if text else "(none: the tool ended its loop)"))
+    check = version.renderer_check()
+    lines.append(f"  renderer check: {check.headline}")
+    lines += [f"    {f.status}: {f.part}: {f.message}" for f in check.findings if f.status != OK]
     return "\n".join(lines)

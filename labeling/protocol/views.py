@@ -9,6 +9,7 @@ from gsctune.permissions import staff_required
 
 from ..models import CaptureJob, ProtocolVersion
 from ..runs.services import hunk_prompt_from_protocol
+from .check import BY_DESIGN, CAPTURED_WORDING, GSCTUNE_WORDING, MISMATCH, OK
 from .forms import CaptureJobForm
 from .scratch import CASES, tool_command
 from .session import MOVES
@@ -62,6 +63,19 @@ def _diff_lines(diff: str) -> list[tuple[str, str]]:
     return out
 
 
+# A renderer-check status -> the badge it is shown with.
+CHECK_BADGES = {OK: "succeeded", MISMATCH: "failed", BY_DESIGN: "cancelled", GSCTUNE_WORDING: "cancelled",
+                CAPTURED_WORDING: "running"}
+
+
+def _check_rows(check) -> tuple[list[dict], list[dict]]:
+    """(findings to read: mismatches first, then what was not checked or differs by design;
+    the parts that match), each in the check's order."""
+    rows = [{"finding": f, "badge": CHECK_BADGES.get(f.status, "queued")} for f in check.findings]
+    notable = sorted((r for r in rows if r["finding"].status != OK), key=lambda r: r["finding"].status != MISMATCH)
+    return notable, [r for r in rows if r["finding"].status == OK]
+
+
 def _move_order(move: str) -> tuple[int, str]:
     """Replies in the order the script made its moves; anything else after them."""
     return (MOVES.index(move) if move in MOVES else len(MOVES), move)
@@ -85,8 +99,11 @@ def protocol_detail(request, pk: int):
     replies = [{"move": move, "text": text, "layout": version.reply_layouts.get(move, "")}
                for move, text in sorted(version.replies.items(), key=lambda kv: _move_order(kv[0]))]
     later = ProtocolVersion.objects.filter(drift_from=version).order_by("id").first()
+    check = version.renderer_check()
+    check_rows, ok_rows = _check_rows(check)
     return render(request, "labeling/protocol/detail.html", {
         "version": version, "tools": tools, "replies": replies, "diff_lines": _diff_lines(version.drift_diff),
+        "check": check, "check_rows": check_rows, "ok_rows": ok_rows,
         "later": later, "requests": version.raw_capture,
         "raw_json": json.dumps(version.raw_capture, indent=2, ensure_ascii=False)[:200_000],
     })
