@@ -8,7 +8,7 @@ import queue
 import statistics
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from django.db import transaction
 
@@ -235,17 +235,10 @@ def save_prediction(run: EvalRun, item: _Item, result: CallResult) -> Prediction
 
 
 def protocol_spec(run: EvalRun) -> ProtocolSpec:
-    """The protocol the run plays: its captured version's system prompt and tools, else the built-in one.
-
-    The captured user-turn and reply layouts are not yet turned back into render texts,
-    so the first user message and the replies keep the built-in wording.
-    """
+    """The protocol the run plays: its version's (``ProtocolVersion.to_spec``, the same the
+    export renders with), else the built-in one."""
     version = run.protocol_version
-    if version is None:
-        return BUILTIN
-    return replace(BUILTIN, system_prompt=version.system_prompt, tools=version.tools, tool_name=version.tool_name,
-                   tool_commit=version.tool_commit or BUILTIN.tool_commit, source="captured",
-                   note=f"protocol version {version.pk}")
+    return BUILTIN if version is None else version.to_spec()
 
 
 def save_episode(run: EvalRun, item: _Item, result: EpisodeResult) -> Prediction:
