@@ -321,5 +321,18 @@ def test_messages_line_is_exactly_json_dumps():
          {"role": "assistant", "content": '{"commits":[],"gitignore":["*.pyc"]}'}],
         [{"role": "system", "content": "règles \"strictes\"\n\t\u2028"}, {"role": "user", "content": ""}],
     ):
-        assert E.messages_line(messages, cache) == E.dumps_line({"messages": messages})
+        assert E.messages_line(messages, cache) == json.dumps({"messages": messages}, ensure_ascii=False, separators=(",", ":")) + "\n"
     assert len(cache) == 1
+
+
+@pytest.mark.parametrize("chunk", [1, 200, 4 << 20])
+def test_manifest_describes_each_file_as_written(examples, tmp_path, monkeypatch, chunk):
+    """Files go out in chunks (a line or many per write); sizes, line counts and hashes are the files'."""
+    monkeypatch.setattr(E, "WRITE_CHUNK", chunk)
+    records = [make_record(ex, i + 1) for i, ex in enumerate(examples[:12])]
+    result = E.export(records, E.ExportOptions(val_fraction=0.3), str(tmp_path))
+    for name in ("train.jsonl", "val.jsonl", "labeled.jsonl"):
+        data = (tmp_path / name).read_bytes()
+        assert result.files[name] == {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+                                      "lines": data.count(b"\n")}
+    assert result.files["labeled.jsonl"]["lines"] == 12

@@ -57,7 +57,7 @@ from gsctune.domain.protocol import (
     max_turns,
     tool_call_message,
 )
-from gsctune.domain.records import json_text
+from gsctune.domain.records import json_bytes
 
 TARGET = "git-smart-commit"
 
@@ -170,28 +170,35 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _arguments = json.JSONEncoder(ensure_ascii=False).encode  # as protocol.tool_call_message writes them
 
 
-_TOOLS: dict[int, tuple[list, str]] = {}  # id -> (the list, kept alive so the id stays its own; its JSON)
-_SYSTEM: dict[str, str] = {}  # system prompt -> the system message's JSON
+_TOOLS: dict[int, tuple[list, bytes]] = {}  # id -> (the list, kept alive so the id stays its own; its JSON)
+_SYSTEM: dict[str, bytes] = {}  # system prompt -> the system message's JSON
 _CACHED = 16  # distinct tool lists and system prompts worth caching (a spec's are the same on every row)
 
 
-def record_line(record: dict) -> str:
-    """``json.dumps(record)`` as one compact JSONL line (UTF-8 kept); the tool list and the
-    system message, kilobytes that are the same on every row, are encoded once."""
+def record_bytes(record: dict) -> bytes:
+    """``json.dumps(record)`` as one compact UTF-8 JSONL line; the tool list and the system
+    message, kilobytes that are the same on every row, are encoded once. Bytes, because the
+    export writes them as they are (hundreds of megabytes not decoded and encoded again)."""
     tools, messages = record["tools"], record["messages"]
     cached = _TOOLS.get(id(tools))
     if cached is None or cached[0] is not tools:
-        cached = (tools, _dumps(tools))
+        cached = (tools, _dumps(tools).encode())
         if len(_TOOLS) < _CACHED:
             _TOOLS[id(tools)] = cached
     head = messages[0]
     first = _SYSTEM.get(head["content"]) if head.get("role") == "system" and len(head) == 2 else None
     if first is None:
-        first = _dumps(head)
+        first = _dumps(head).encode()
         if head.get("role") == "system" and len(head) == 2 and len(_SYSTEM) < _CACHED:
             _SYSTEM[head["content"]] = first
-    rest = "," + json_text(messages[1:])[1:] if len(messages) > 1 else "]"
-    return '{"messages":[' + first + rest + ',"tools":' + cached[1] + "}\n"
+    # Messages hold text alone (tool-call arguments are JSON text already): no float to look for.
+    rest = b"," + json_bytes(messages[1:], floats=False)[1:] if len(messages) > 1 else b"]"
+    return b'{"messages":[' + first + rest + b',"tools":' + cached[1] + b"}\n"
+
+
+def record_line(record: dict) -> str:
+    """``record_bytes`` as text."""
+    return record_bytes(record).decode()
 
 
 def with_junk(example: dict, label: dict, key: str, seed: int) -> tuple[dict, dict] | None:

@@ -44,7 +44,7 @@ from gsctune.domain.prompts import (
 )
 from gsctune.domain.proposal import Proposal
 from gsctune.domain.protocol import BUILTIN, ProtocolSpec
-from gsctune.domain.records import json_text, record_key
+from gsctune.domain.records import json_bytes, record_key
 from gsctune.domain.seeding import seeded_int
 
 VERDICTS = ("corrected", "accepted", "unreviewed", "rejected")
@@ -59,6 +59,7 @@ OUTPUT_FILES = ("train.jsonl", "val.jsonl", "labeled.jsonl")
 JSON_FILES = "json-files"
 TOOL_TARGET = tool_export.TARGET  # "git-smart-commit"
 TARGETS = (TOOL_TARGET, JSON_FILES)
+WRITE_CHUNK = 4 << 20  # bytes per write (and sha256 update) of an export file
 BUILTIN_PROTOCOL = "builtin"  # protocol_version for gsctune's built-in spec (not what the tool sends)
 
 
@@ -508,15 +509,11 @@ def labeled_line(example: dict, label: dict) -> dict:
     return out
 
 
-def dumps_line(obj: dict) -> str:
-    return json_text(obj) + "\n"
-
-
-_encode = json.encoder.encode_basestring  # what dumps_line does to a string (ensure_ascii=False)
+_encode = json.encoder.encode_basestring  # what json_text does to a string (ensure_ascii=False)
 
 
 def messages_line(messages: list[dict], encoded: dict[str, str]) -> str:
-    """``dumps_line({"messages": messages})`` byte for byte, each distinct system
+    """``json_text({"messages": messages}) + "\\n"`` byte for byte, each distinct system
     prompt (kilobytes, the same on most rows) encoded once through ``encoded``."""
     parts = []
     for m in messages:
@@ -601,7 +598,7 @@ def export(records: Iterable[dict], opts: ExportOptions, out_dir: str,
 
     def render(rec: dict) -> str:
         record = tool_conversation(rec["example"], rec["label"], spec, opts)
-        line = tool_export.record_line(record)
+        line = tool_export.record_bytes(record)
         rendered.setdefault(record_key(rec["example"]), {})[line] = record
         return line
 
@@ -612,9 +609,10 @@ def export(records: Iterable[dict], opts: ExportOptions, out_dir: str,
     val_digests = {
         _diff_digest(by_key[row["key"]]) for row in the_plan.rows if row["split"] == "val"
     }
-    train_lines: list[tuple[int, str, str]] = []  # (order hash, key, line)
-    val_lines: list[str] = []
-    labeled_lines: list[str] = []
+    # Lines are text (json-files) or UTF-8 bytes (the tool target's, and labeled.jsonl's).
+    train_lines: list[tuple[int, str, str | bytes]] = []  # (order hash, key, line)
+    val_lines: list[str | bytes] = []
+    labeled_lines: list[bytes] = []
     provenance: list[dict] = []
     over_budget: list[dict] = []
     leaks_dropped: list[str] = []
@@ -626,7 +624,7 @@ def export(records: Iterable[dict], opts: ExportOptions, out_dir: str,
             progress(done, total)
         rec = by_key[row["key"]]
         ex, label = rec["example"], rec["label"]
-        labeled_lines.append(dumps_line(labeled_line(ex, label)))
+        labeled_lines.append(json_bytes(labeled_line(ex, label)) + b"\n")
         prov = {
             "key": row["key"], "label_id": label.get("id"), "teacher": rec.get("teacher"),
             "prompt_version": rec.get("prompt_version"), "verdict": row["verdict"],
@@ -659,7 +657,7 @@ def export(records: Iterable[dict], opts: ExportOptions, out_dir: str,
                         record = tool_conversation(vex, vlabel, spec, opts)
                     except ValueError:
                         continue  # the junk copy breaks what the label rests on: the row stays unaugmented
-                    line = tool_export.record_line(record)
+                    line = tool_export.record_bytes(record)
                 if opts.max_total:
                     length = _tool_length(record, measure)
                     if length > opts.max_total:
@@ -733,16 +731,29 @@ def _manifest_text(manifest: dict) -> str:
     return head[: head.rindex("}")].rstrip() + ',\n "records": [\n  ' + records + "\n ]\n}\n"
 
 
-def _write(out_dir: str, name: str, lines: Iterable[str]) -> dict:
+def _write(out_dir: str, name: str, lines: Iterable[str | bytes]) -> dict:
+    """Write JSONL lines (text, or UTF-8 bytes as the tool target renders them) in chunks of
+    a few megabytes, hashing as it goes: the file's sha256, size and line count."""
     digest = hashlib.sha256()
     count = size = 0
+    chunk: list[bytes] = []
+    pending = 0
     with open(os.path.join(out_dir, name), "wb") as fh:
         for line in lines:
-            data = line.encode("utf-8")
-            digest.update(data)
-            size += len(data)
+            data = line if isinstance(line, bytes) else line.encode("utf-8")
+            chunk.append(data)
+            pending += len(data)
             count += 1
-            fh.write(data)
+            if pending >= WRITE_CHUNK:
+                block = b"".join(chunk)
+                digest.update(block)
+                fh.write(block)
+                size += len(block)
+                chunk, pending = [], 0
+        block = b"".join(chunk)
+        digest.update(block)
+        fh.write(block)
+        size += len(block)
     return {"sha256": digest.hexdigest(), "bytes": size, "lines": count}
 
 
