@@ -104,26 +104,22 @@ def from_manifest(entry: dict) -> ProtocolShown:
                          content_hash=entry.get("content_hash", ""), captured=bool(entry.get("captured")))
 
 
-def of_system_prompt(system_prompt: str) -> ProtocolShown | None:
-    """The protocol a hunk-level prompt took its system prompt from (the one-click prompt copies
-    it verbatim): the latest version with exactly this text, the built-in spec, or None."""
-    from labeling.models import ProtocolVersion
-
-    version = (ProtocolVersion.objects.filter(system_prompt=system_prompt).only("id", "source", "content_hash")
-               .order_by("-id").first())
-    if version is not None:
-        return of_version(version)
-    return builtin() if system_prompt == BUILTIN_SYSTEM_PROMPT else None
+def of_prompt(prompt) -> ProtocolShown | None:
+    """The protocol a hunk-level prompt was made from: its linked version (select it with the prompt:
+    no query here), the built-in spec for the built-in system prompt, or None (its own)."""
+    if prompt.protocol_version_id:
+        return of_version(prompt.protocol_version)
+    return builtin() if prompt.system_prompt == BUILTIN_SYSTEM_PROMPT else None
 
 
-def for_prompt(granularity: str, system_prompt: str | None) -> Served:
+def for_prompt(granularity: str, prompt) -> Served:
     """A prompt version's (and its runs' and labels') target: hunk ids serve the tool, files json-files.
-    ``system_prompt`` None: no prompt recorded (an imported or recorded label)."""
+    ``prompt`` None: no prompt recorded (an imported or recorded label)."""
     if granularity != HUNKS:
         return Served(FILES, "file level")
-    if system_prompt is None:
+    if prompt is None:
         return Served(TOOL, "hunk ids", no_protocol="no prompt recorded")
-    protocol = of_system_prompt(system_prompt)
+    protocol = of_prompt(prompt)
     return Served(TOOL, "hunk ids", protocol=protocol, role="system prompt of",
                   no_protocol="" if protocol else "own system prompt")
 
