@@ -159,7 +159,7 @@ def choices() -> dict:
         "languages": labeled["languages"] + [export.NO_LANGUAGE],
         "protocols": [(str(v.pk), f"#{v.pk} {v.get_source_display()} {v.content_hash[:12]}")
                       for v in ProtocolVersion.objects.only("id", "source", "content_hash")],
-        "system_prompts": [(str(p.pk), f"{p} · {p.get_granularity_display().lower()} level")
+        "system_prompts": [(str(p.pk), f"{p} · {'hunk' if p.granularity == 'hunks' else 'file'} level")
                            for p in PromptVersion.objects.only("id", "name", "granularity")],
         "target": default_target(),
     }
