@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from labeling.export.services import create_export
 from labeling.models import ProtocolVersion, SFTExport
 from labeling.runs.services import create_prompt_version
 
+from .conftest import browser_login
 from .factories import make_example, make_label
 
 pytestmark = pytest.mark.django_db
@@ -196,3 +198,22 @@ def test_own_text_is_shown_by_its_hash(version, staff_client, tmp_path):
     detail = staff_client.get(job.get_absolute_url()).content.decode()
     assert f"· system prompt: own text {sha} — {FLAG}</span>" in detail
     assert f"chosen: own text, sha256 <code>{sha}</code>" in detail
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(not os.path.exists(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")),
+                    reason="Debian's chromium is not installed (scripts/ensure_chromium.sh)")
+def test_the_export_pages_show_the_chosen_prompt_in_a_browser(version, prompt, staff_user, live_server, page, tmp_path):
+    job = run_in_foreground(create_export(tool_opts(system_prompt_from=str(prompt.pk)), folder=tmp_path / "x",
+                                          name="chosen prompt", enqueue=False))
+    browser_login(page, live_server, "staff", "pw-staff-123")
+    page.goto(live_server.url + job.get_absolute_url())
+    flag = page.locator("#export-target .protocol-source.chosen")
+    assert flag.is_visible() and flag.inner_text() == f"· system prompt: prompt version #{prompt.pk} — {FLAG}"
+    assert page.locator("#chosen-system-prompt").is_visible()
+    page.screenshot(path=str(tmp_path / "export-detail.png"), full_page=True)
+    page.goto(live_server.url + reverse("export-list"))
+    page.select_option("select[name=system_prompt_from]", str(prompt.pk))
+    assert page.locator("td .protocol-source.chosen").first.is_visible()  # the snapshots list
+    page.screenshot(path=str(tmp_path / "export-list.png"), full_page=True)
