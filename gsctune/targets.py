@@ -8,7 +8,8 @@ here, and ``templates/_target.html`` renders it, so "which target is this" is sa
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, replace
 
 from django.urls import reverse
 
@@ -19,6 +20,7 @@ FILES = "json-files"
 HUNKS = "hunks"  # the granularity of prompt versions and labels that serve the tool target
 HASH_CHARS = 12
 BUILTIN_TEXT = "built-in — not what the tool sends"
+CHOSEN_TEXT = "differs from what the tool sends"
 
 # What each target means: the badge's tooltip.
 MEANING = {
@@ -30,12 +32,15 @@ MEANING = {
 
 @dataclass(frozen=True)
 class ProtocolShown:
-    """A protocol as pages name it: a stored version (with its page) or gsctune's built-in spec."""
+    """A protocol as pages name it: a stored version (with its page) or gsctune's built-in spec;
+    ``chosen`` names the system prompt an export trained under instead of the protocol's."""
 
     title: str
     url: str
     content_hash: str
     captured: bool
+    chosen: str = ""  # "prompt version #7" or "own text 3fa2…"; "": the protocol's own system prompt
+    chosen_url: str = ""
 
     @property
     def short_hash(self) -> str:
@@ -72,6 +77,8 @@ class Served:
             parts.append(self.detail)
         if self.protocol:
             parts.append(f"{self.protocol.title} {self.protocol.short_hash} {self.protocol.source_text}")
+            if self.protocol.chosen:
+                parts.append(f"system prompt: {self.protocol.chosen} ({CHOSEN_TEXT})")
         elif self.no_protocol:
             parts.append(self.no_protocol)
         return " · ".join(parts)
@@ -90,40 +97,49 @@ def builtin() -> ProtocolShown:
 
 
 def from_manifest(entry: dict) -> ProtocolShown:
-    """The protocol an export's manifest names; the version's own hash where it was a stored one."""
+    """The protocol an export's manifest names; the version's own hash where it was a stored one,
+    and the system prompt chosen instead of its own, where the entry says so."""
     from labeling.models import ProtocolVersion
 
     version = ProtocolVersion.objects.filter(pk=entry["id"]).first() if entry.get("id") else None
     if version is not None:
-        return of_version(version)
-    if entry.get("id"):  # the version was deleted after the export
-        return ProtocolShown(title=f"protocol #{entry['id']} (deleted)", url="",
-                             content_hash=entry.get("version_hash") or entry.get("content_hash", ""),
-                             captured=bool(entry.get("captured")))
-    return ProtocolShown(title="built-in protocol", url=reverse("protocol-list"),
-                         content_hash=entry.get("content_hash", ""), captured=bool(entry.get("captured")))
+        shown = of_version(version)
+    elif entry.get("id"):  # the version was deleted after the export
+        shown = ProtocolShown(title=f"protocol #{entry['id']} (deleted)", url="",
+                              content_hash=entry.get("version_hash") or entry.get("content_hash", ""),
+                              captured=bool(entry.get("captured")))
+    else:
+        shown = ProtocolShown(title="built-in protocol", url=reverse("protocol-list"),
+                              content_hash=entry.get("content_hash", ""), captured=bool(entry.get("captured")))
+    if entry.get("system_prompt") != "chosen":
+        return shown
+    return with_chosen(shown, entry.get("system_prompt_from"), entry.get("system_prompt_sha256", ""))
 
 
-def of_system_prompt(system_prompt: str) -> ProtocolShown | None:
-    """The protocol a hunk-level prompt took its system prompt from (the one-click prompt copies
-    it verbatim): the latest version with exactly this text, the built-in spec, or None."""
-    from labeling.models import ProtocolVersion
-
-    version = (ProtocolVersion.objects.filter(system_prompt=system_prompt).only("id", "source", "content_hash")
-               .order_by("-id").first())
-    if version is not None:
-        return of_version(version)
-    return builtin() if system_prompt == BUILTIN_SYSTEM_PROMPT else None
+def with_chosen(shown: ProtocolShown, prompt_version, text_sha256: str = "") -> ProtocolShown:
+    """The protocol with the system prompt an export chose instead: a prompt version's (linked) or own text."""
+    if prompt_version:
+        return replace(shown, chosen=f"prompt version #{prompt_version}",
+                       chosen_url=reverse("prompt-detail", args=[int(prompt_version)]))
+    return replace(shown, chosen=f"own text {text_sha256[:HASH_CHARS]}".strip())
 
 
-def for_prompt(granularity: str, system_prompt: str | None) -> Served:
+def of_prompt(prompt) -> ProtocolShown | None:
+    """The protocol a hunk-level prompt was made from: its linked version (select it with the prompt:
+    no query here), the built-in spec for the built-in system prompt, or None (its own)."""
+    if prompt.protocol_version_id:
+        return of_version(prompt.protocol_version)
+    return builtin() if prompt.system_prompt == BUILTIN_SYSTEM_PROMPT else None
+
+
+def for_prompt(granularity: str, prompt) -> Served:
     """A prompt version's (and its runs' and labels') target: hunk ids serve the tool, files json-files.
-    ``system_prompt`` None: no prompt recorded (an imported or recorded label)."""
+    ``prompt`` None: no prompt recorded (an imported or recorded label)."""
     if granularity != HUNKS:
         return Served(FILES, "file level")
-    if system_prompt is None:
+    if prompt is None:
         return Served(TOOL, "hunk ids", no_protocol="no prompt recorded")
-    protocol = of_system_prompt(system_prompt)
+    protocol = of_prompt(prompt)
     return Served(TOOL, "hunk ids", protocol=protocol, role="system prompt of",
                   no_protocol="" if protocol else "own system prompt")
 
@@ -139,10 +155,18 @@ def for_export(options: dict, summary: dict) -> Served:
         return Served(TOOL, protocol=from_manifest(summary["protocol"]), role="rendered with")
     choice = str(options.get("protocol_version") or "")
     if choice == BUILTIN_PROTOCOL:
-        return Served(TOOL, protocol=builtin(), role="rendered with")
-    if choice.isdigit():
-        return Served(TOOL, protocol=from_manifest({"id": int(choice)}), role="rendered with")
-    return Served(TOOL, no_protocol="latest captured protocol, when it runs")
+        protocol = builtin()
+    elif choice.isdigit():
+        protocol = from_manifest({"id": int(choice)})
+    else:
+        return Served(TOOL, no_protocol="latest captured protocol, when it runs")
+    chosen = str(options.get("system_prompt_from") or "")  # not run yet: what its manifest will say
+    if chosen.isdigit():
+        protocol = with_chosen(protocol, int(chosen))
+    elif chosen:
+        text = options.get("system_prompt_text") or ""
+        protocol = with_chosen(protocol, None, hashlib.sha256(text.encode("utf-8")).hexdigest())
+    return Served(TOOL, protocol=protocol, role="rendered with")
 
 
 def for_eval(target: str, version, backend_text: str) -> Served:

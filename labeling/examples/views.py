@@ -70,7 +70,7 @@ def example_detail(request, pk: int):
     return render(request, "labeling/example_detail.html", {
         "example": example,
         "files": split_diff(example.diff),
-        "labels": example.labels.order_by("-id")[:20],
+        "labels": example.labels.select_related("prompt_version__protocol_version").order_by("-id")[:20],
     })
 
 

@@ -10,6 +10,10 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
 
+# Options errors shown under their own field (their messages start with the field's name).
+OWN_FIELD_ERRORS = ("protocol_version", "system_prompt_from", "system_prompt_text")
+
+
 class ExportForm(forms.Form):
     name = forms.CharField(required=False, max_length=200)
     include_accepted = forms.BooleanField(required=False, initial=True)
@@ -46,6 +50,14 @@ class ExportForm(forms.Form):
     protocol_version = forms.ChoiceField(
         required=False, help_text="git-smart-commit only. Latest captured by default; the built-in protocol "
                                   "is gsctune's own prompt (not what the tool sends) and is flagged in the manifest.")
+    system_prompt_from = forms.ChoiceField(
+        required=False, label="Training rows' system prompt",
+        help_text="git-smart-commit only. The protocol's by default (what the tool sends). A prompt version's "
+                  "system prompt (not its answer format) or your own text instead trains the student under a "
+                  "prompt the tool does not send: the manifest and the export's page flag it.")
+    system_prompt_text = forms.CharField(
+        required=False, label="Own system prompt", widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Used when the training rows' system prompt is “own text below”.")
     read_new_files = forms.BooleanField(
         required=False, initial=True, label="Add read_file turns",
         help_text="The tool shows no content for new files: add the read_file (or get_diff, for a hunk it would "
@@ -66,6 +78,9 @@ class ExportForm(forms.Form):
         self.fields["protocol_version"].choices = (
             [("", "latest captured"), (export.BUILTIN_PROTOCOL, "built-in (not what the tool sends)")]
             + list(choices.get("protocols", [])))
+        self.fields["system_prompt_from"].choices = (
+            [("", "the protocol's (what the tool sends)")] + list(choices.get("system_prompts", []))
+            + [(export.OWN_TEXT, "own text below")])
         self.fields["exclude_findings"].choices = (
             [(export.ANY_FINDING, "any finding")] + [(v, v) for v in choices["checks"]]
         )
@@ -78,8 +93,15 @@ class ExportForm(forms.Form):
         try:
             data["options"] = self.to_options(data)
         except ValueError as exc:
-            raise forms.ValidationError(str(exc)) from None
+            self.add_option_error(exc)
         return data
+
+    def add_option_error(self, exc: ValueError) -> None:
+        """An options error under the field it names (the chosen system prompt's, the protocol's),
+        else above the form."""
+        text = str(exc)
+        named = text.split(":")[0].split()[0] if text else ""
+        self.add_error(named if named in OWN_FIELD_ERRORS else None, text)
 
     @staticmethod
     def to_options(data: dict) -> export.ExportOptions:
@@ -95,5 +117,8 @@ class ExportForm(forms.Form):
             max_diff_chars=data["max_diff_chars"], tokenizer=data["tokenizer"].strip() or None,
             max_diff_tokens=data["max_diff_tokens"], max_total=data["max_total"],
             target=data.get("target") or export.JSON_FILES, protocol_version=data.get("protocol_version") or "",
+            system_prompt_from=data.get("system_prompt_from") or "",
+            system_prompt_text=(data.get("system_prompt_text") or "")
+            if data.get("system_prompt_from") == export.OWN_TEXT else "",
             read_new_files=data.get("read_new_files", True), keep_new_content=data.get("keep_new_content", False),
         )

@@ -20,7 +20,7 @@ from django.db.models import Count, Max
 from gsctune.domain.protocol import BUILTIN, ProtocolSpec
 
 from ..labels import teacher_and_prompt
-from ..models import Example, Label, ProtocolVersion, Review, ReviewItem, SFTExport
+from ..models import Example, Label, PromptVersion, ProtocolVersion, Review, ReviewItem, SFTExport
 from ..review.services import latest_verdicts
 from . import snapshot as export
 
@@ -159,6 +159,8 @@ def choices() -> dict:
         "languages": labeled["languages"] + [export.NO_LANGUAGE],
         "protocols": [(str(v.pk), f"#{v.pk} {v.get_source_display()} {v.content_hash[:12]}")
                       for v in ProtocolVersion.objects.only("id", "source", "content_hash")],
+        "system_prompts": [(str(p.pk), f"{p} · {'hunk' if p.granularity == 'hunks' else 'file'} level")
+                           for p in PromptVersion.objects.only("id", "name", "granularity")],
         "target": default_target(),
     }
 
@@ -191,12 +193,30 @@ def resolve_protocol(choice: str) -> tuple[ProtocolSpec, dict]:
                   "renderer_check": version.renderer_check().status}
 
 
+def resolve_target(opts: export.ExportOptions) -> tuple[ProtocolSpec, dict]:
+    """A git-smart-commit export's spec and manifest entry: its protocol version, with the system
+    prompt the options chose on purpose in place of the protocol's (a prompt version's, or own text)."""
+    spec, info = resolve_protocol(opts.protocol_version)
+    chosen = opts.system_prompt_from
+    if not chosen:
+        return spec, info
+    if chosen == export.OWN_TEXT:
+        return export.choose_system_prompt(spec, info, opts.system_prompt_text)
+    prompt = PromptVersion.objects.filter(pk=int(chosen)).only("id", "system_prompt").first()
+    if prompt is None:
+        raise ValueError(f"system_prompt_from {chosen!r}: no such prompt version")
+    if not prompt.system_prompt.strip():
+        raise ValueError(f"system_prompt_from {chosen!r}: that prompt version's system prompt is empty")
+    return export.choose_system_prompt(spec, info, prompt.system_prompt, prompt.pk)
+
+
 def create_export(opts: export.ExportOptions, user=None, name: str = "", folder: str | Path | None = None,
                   enqueue: bool = True) -> SFTExport:
     """Store the snapshot row (and queue it); the folder defaults to the artifacts directory.
-    A git-smart-commit export is pinned to its protocol version now (ValueError if there is none)."""
+    A git-smart-commit export is pinned to its protocol version now; ValueError (naming the option)
+    if there is none, or the chosen system prompt does not resolve: nothing is queued to fail."""
     if opts.target == export.TOOL_TARGET:
-        _, info = resolve_protocol(opts.protocol_version)
+        _, info = resolve_target(opts)
         opts = replace(opts, protocol_version=str(info["id"]) if info["id"] else export.BUILTIN_PROTOCOL)
     job = SFTExport.objects.create(name=name[:200], options=asdict(opts), created_by=user,
                                    folder=str(Path(folder).resolve()) if folder else "")
@@ -221,7 +241,7 @@ def run_export_job(job: SFTExport, progress) -> None:
             progress.set_counts(done)
             progress.raise_if_cancelled()
 
-    spec, protocol = resolve_protocol(opts.protocol_version) if opts.target == export.TOOL_TARGET else (None, None)
+    spec, protocol = resolve_target(opts) if opts.target == export.TOOL_TARGET else (None, None)
     result = export.export(records, opts, job.folder, progress=tick, spec=spec, protocol=protocol)
     manifest = result.manifest
     job.summary = {k: v for k, v in manifest.items() if k != "records"}

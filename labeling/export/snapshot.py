@@ -29,7 +29,7 @@ import os
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from gsctune.domain import tool_export
 from gsctune.domain.diffs import remove_files
@@ -61,6 +61,8 @@ TOOL_TARGET = tool_export.TARGET  # "git-smart-commit"
 TARGETS = (TOOL_TARGET, JSON_FILES)
 WRITE_CHUNK = 4 << 20  # bytes per write (and sha256 update) of an export file
 BUILTIN_PROTOCOL = "builtin"  # protocol_version for gsctune's built-in spec (not what the tool sends)
+OWN_TEXT = "text"  # system_prompt_from: the training rows' system prompt is system_prompt_text
+CHOSEN_NOTE = "system prompt chosen on purpose: differs from what the tool sends"
 
 
 @dataclass
@@ -92,6 +94,10 @@ class ExportOptions:
     # git-smart-commit: the conversation the tool holds (tool_export.tool_record).
     target: str = JSON_FILES
     protocol_version: str = ""  # git-smart-commit: a ProtocolVersion id, "builtin", or "" (latest captured)
+    # git-smart-commit: train under another system prompt than the protocol's, on purpose (the manifest
+    # flags it): a PromptVersion id (its system prompt), or "text" for system_prompt_text; "": the protocol's.
+    system_prompt_from: str = ""
+    system_prompt_text: str = ""
     read_new_files: bool = True  # add the read_file / get_diff turns the student needs (tool_export)
     keep_new_content: bool = False  # show new files' content in the user turn instead (no read turn)
 
@@ -99,6 +105,7 @@ class ExportOptions:
         if self.target not in TARGETS:
             raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {self.target!r}")
         self.protocol_version = str(self.protocol_version or "")
+        self._check_system_prompt()
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.prompt not in ("labeling", "short"):
@@ -123,6 +130,19 @@ class ExportOptions:
             setattr(self, name, sorted({str(v) for v in getattr(self, name)}))
         self.repositories = sorted({normalize_repo(r) for r in self.repositories})
         self.held_out = sorted({normalize_repo(r) for r in self.held_out})
+
+    def _check_system_prompt(self) -> None:
+        self.system_prompt_from = str(self.system_prompt_from or "").strip()
+        chosen = self.system_prompt_from
+        if chosen and self.target != TOOL_TARGET:
+            raise ValueError("system_prompt_from: only a git-smart-commit export trains under a chosen system "
+                             "prompt (json-files uses the labeling prompt)")
+        if chosen and chosen != OWN_TEXT and not chosen.isdigit():
+            raise ValueError(f"system_prompt_from: a prompt version id or {OWN_TEXT!r}, got {chosen!r}")
+        if chosen == OWN_TEXT and not self.system_prompt_text.strip():
+            raise ValueError("system_prompt_text: empty; write the system prompt the training rows should have")
+        if self.system_prompt_text and chosen != OWN_TEXT:
+            raise ValueError(f"system_prompt_text: given, but system_prompt_from is {chosen!r}, not {OWN_TEXT!r}")
 
     @property
     def val_cap(self) -> float:
@@ -585,14 +605,28 @@ def protocol_info(spec: ProtocolSpec, version_id: int | None = None) -> dict:
             "note": spec.note if spec.source != "captured" else ""}
 
 
+def choose_system_prompt(spec: ProtocolSpec, info: dict, text: str,
+                         prompt_version: int | None = None) -> tuple[ProtocolSpec, dict]:
+    """The spec with the chosen system prompt, and its manifest entry flagged as differing from
+    what the tool sends (``captured`` still says where the tools and replies came from)."""
+    chosen = replace(spec, system_prompt=text, source="chosen", note=CHOSEN_NOTE)
+    return chosen, {**info, "content_hash": chosen.content_hash, "source": "chosen", "note": CHOSEN_NOTE,
+                    "system_prompt": "chosen", "system_prompt_from": prompt_version,
+                    "system_prompt_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
+
+
 def export(records: Iterable[dict], opts: ExportOptions, out_dir: str,
            progress: Callable[[int, int], None] | None = None, spec: ProtocolSpec | None = None,
            protocol: dict | None = None) -> Result:
     """Write train.jsonl, val.jsonl, labeled.jsonl and manifest.json into ``out_dir``.
 
     The git-smart-commit target renders with ``spec`` (the built-in one when none is given);
-    ``protocol`` is its manifest entry (``protocol_info``)."""
+    ``protocol`` is its manifest entry (``protocol_info``, ``choose_system_prompt`` where the options
+    chose the system prompt)."""
     tool = opts.target == TOOL_TARGET
+    if opts.system_prompt_from and (protocol or {}).get("system_prompt") != "chosen":
+        raise ValueError("system_prompt_from: the chosen system prompt was not applied to the spec "
+                         "(labeling.export.services.resolve_target does)")
     spec = spec or BUILTIN
     rendered: dict[str, dict] = {}  # key -> the tool record of the chosen label
 

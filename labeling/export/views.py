@@ -33,8 +33,8 @@ def export_list(request):
             try:
                 job = services_export.create_export(form.cleaned_data["options"], user=request.user,
                                                     name=form.cleaned_data["name"])
-            except ValueError as exc:  # a git-smart-commit export without a protocol version to pin
-                form.add_error("protocol_version", str(exc))
+            except ValueError as exc:  # nothing to pin: no protocol version, or the chosen prompt is gone
+                form.add_option_error(exc)
             else:
                 messages.success(request, f"Export {job.pk} queued.")
                 return redirect(job)

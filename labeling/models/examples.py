@@ -146,8 +146,7 @@ class Label(models.Model):
             if label.prompt_version_id or not label.revision_of_id:
                 break
             label = label.revision_of
-        prompt = label.prompt_version
-        return targets.for_prompt(self.granularity, prompt.system_prompt if prompt else None)
+        return targets.for_prompt(self.granularity, label.prompt_version)
 
     def label_object(self) -> dict:
         """The ``label`` object of the labeled JSONL format (DESIGN.md)."""

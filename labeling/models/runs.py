@@ -84,7 +84,8 @@ class Granularity(models.TextChoices):
 
 
 class PromptVersion(models.Model):
-    """The three texts of a labeling prompt. Immutable once a label or run used it."""
+    """The three texts of a labeling prompt, and the protocol version a hunk-level one was made from.
+    Immutable once a label or run used it (texts and link)."""
 
     Granularity = Granularity
 
@@ -97,6 +98,11 @@ class PromptVersion(models.Model):
     content_hash = models.CharField(max_length=64, unique=True, editable=False)
     is_default = models.BooleanField(default=False)
     notes = models.TextField(blank=True)
+    # PROTECT: the link is the prompt's provenance; a protocol that a prompt was made from stays,
+    # rather than its prompts silently falling back to "own system prompt".
+    protocol_version = models.ForeignKey(
+        "labeling.ProtocolVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="prompt_versions",
+        help_text="The protocol version whose system prompt this hunk-level prompt was made from.")
     created_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -118,8 +124,8 @@ class PromptVersion(models.Model):
 
     @property
     def serves(self) -> targets.Served:
-        """Hunk ids serve git-smart-commit (with the protocol whose system prompt it uses), files json-files."""
-        return targets.for_prompt(self.granularity, self.system_prompt)
+        """Hunk ids serve git-smart-commit (with the protocol it was made from), files json-files."""
+        return targets.for_prompt(self.granularity, self)
 
     @property
     def is_used(self) -> bool:
@@ -127,8 +133,9 @@ class PromptVersion(models.Model):
 
     def save(self, *args, **kwargs):
         new_hash = self.compute_hash()
-        if self.pk and new_hash != self.content_hash:
-            if type(self).objects.get(pk=self.pk).is_used:
+        if self.pk:
+            stored = type(self).objects.filter(pk=self.pk).values_list("content_hash", "protocol_version_id").first()
+            if stored and stored != (new_hash, self.protocol_version_id) and self.is_used:
                 raise ValidationError("This prompt version is used by labels or runs and cannot change; save a new version.")
         self.content_hash = new_hash
         super().save(*args, **kwargs)

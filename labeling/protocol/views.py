@@ -87,8 +87,14 @@ def protocol_hunk_prompt(request, pk: int):
     """One click: a hunk-level prompt version from this protocol's system prompt."""
     version = get_object_or_404(ProtocolVersion, pk=pk)
     prompt, created = hunk_prompt_from_protocol(version, user=request.user)
-    messages.success(request, "New hunk-level prompt version saved." if created
-                     else f"This protocol's hunk-level prompt is already version #{prompt.pk}.")
+    if created:
+        messages.success(request, "New hunk-level prompt version saved.")
+    elif prompt.protocol_version_id == version.pk:
+        messages.success(request, f"This protocol's hunk-level prompt is already version #{prompt.pk}.")
+    else:  # the same texts: the prompt keeps the link it has
+        messages.success(request, f"These texts are already prompt version #{prompt.pk}, " + (
+            f"made from protocol #{prompt.protocol_version_id} (the same system prompt)." if prompt.protocol_version_id
+            else "made by hand and already used, so it stays unlinked."))
     return redirect(prompt)
 
 

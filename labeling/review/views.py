@@ -52,7 +52,7 @@ def _query(f: QueueFilter) -> str:
 @login_required
 def queue(request):
     f = QueueFilter.from_query(request.GET)
-    items = queue_items(f, request.user).select_related("example", "leased_by", "label__prompt_version")
+    items = queue_items(f, request.user).select_related("example", "leased_by", "label__prompt_version__protocol_version")
     page = Paginator(items, 50).get_page(request.GET.get("page"))
     return render(request, "labeling/review/queue.html", {
         "f": f,

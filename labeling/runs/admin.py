@@ -20,9 +20,10 @@ class PromptVersionAdmin(admin.ModelAdmin):
     readonly_fields = ("content_hash", "created_at")
 
     def get_readonly_fields(self, request, obj=None):
-        """Texts of a used version are frozen: save a new version instead."""
+        """Texts, granularity and protocol link of a used version are frozen: save a new version instead."""
         if obj is not None and obj.is_used:
-            return (*self.readonly_fields, "system_prompt", "output_format", "sample_output")
+            return (*self.readonly_fields, "system_prompt", "output_format", "sample_output", "granularity",
+                    "protocol_version")
         return self.readonly_fields
 
 

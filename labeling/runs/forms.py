@@ -228,6 +228,7 @@ class LabelingRunForm(SectionedForm, forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["prompt_version"].queryset = PromptVersion.objects.select_related("protocol_version")  # its label
         set_bounds(self, {
             "sample_size": (1, None),
             "filter_max_diff_chars": (1, None),

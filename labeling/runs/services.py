@@ -72,10 +72,12 @@ def default_prompt_version() -> PromptVersion:
 
 
 def create_prompt_version(name: str, system_prompt: str, output_format: str = "", sample_output: str = "",
-                          user=None, notes: str = "", granularity: str = "files") -> tuple[PromptVersion, bool]:
+                          user=None, notes: str = "", granularity: str = "files",
+                          protocol_version=None) -> tuple[PromptVersion, bool]:
     """A new immutable version, or the existing one with exactly these texts."""
     version = PromptVersion(name=name.strip() or "custom", system_prompt=system_prompt, output_format=output_format,
-                            sample_output=sample_output, created_by=user, notes=notes, granularity=granularity)
+                            sample_output=sample_output, created_by=user, notes=notes, granularity=granularity,
+                            protocol_version=protocol_version)
     existing = PromptVersion.objects.filter(content_hash=version.compute_hash()).first()
     if existing:
         return existing, False
@@ -85,11 +87,17 @@ def create_prompt_version(name: str, system_prompt: str, output_format: str = ""
 
 def hunk_prompt_from_protocol(version, user=None) -> tuple[PromptVersion, bool]:
     """A hunk-level prompt version: the protocol's captured system prompt (so the student learns
-    the tool's own conventions) plus gsctune's hunk answer format. The same texts give the same version."""
+    the tool's own conventions) plus gsctune's hunk answer format, linked to the version. The same texts
+    give the same version (an unlinked, unused one with these texts gets the link)."""
     spec = hunk_prompt(version.system_prompt)
-    return create_prompt_version(
+    prompt, created = create_prompt_version(
         f"hunks from protocol #{version.pk}", spec.system_prompt, spec.output_format, spec.sample_output, user=user,
-        notes=f"Made from {version} ({version.get_source_display()}).", granularity=PromptVersion.Granularity.HUNKS)
+        notes=f"Made from {version} ({version.get_source_display()}).", granularity=PromptVersion.Granularity.HUNKS,
+        protocol_version=version)
+    if not created and prompt.protocol_version_id is None and not prompt.is_used:
+        prompt.protocol_version = version
+        prompt.save(update_fields=["protocol_version"])
+    return prompt, created
 
 
 def teacher_title(teacher: Teacher, kind: bool = True) -> str:

@@ -18,7 +18,7 @@ LATEST_LABELS = 20
 
 
 def run_list(request):
-    runs = LabelingRun.objects.select_related("teacher", "prompt_version", "created_by")[:100]
+    runs = LabelingRun.objects.select_related("teacher", "prompt_version__protocol_version", "created_by")[:100]
     return render(request, "labeling/runs/list.html", {"runs": runs, "examples": Example.objects.count()})
 
 
@@ -33,7 +33,7 @@ def _live_boxes(run: LabelingRun) -> dict:
 
 
 def run_detail(request, pk: int):
-    run = get_object_or_404(LabelingRun.objects.select_related("teacher", "prompt_version"), pk=pk)
+    run = get_object_or_404(LabelingRun.objects.select_related("teacher", "prompt_version__protocol_version"), pk=pk)
     return render(request, "labeling/runs/detail.html", {
         **_live_boxes(run), "job": run, "teacher_title": svc.teacher_title(run.teacher),
         "concurrency": svc.effective_concurrency(run.teacher, run.concurrency),
@@ -108,13 +108,13 @@ def teacher_test(request):
 
 
 def prompt_list(request):
-    prompts = PromptVersion.objects.annotate(
+    prompts = PromptVersion.objects.select_related("protocol_version").annotate(
         n_labels=Count("labels", distinct=True), n_runs=Count("runs", distinct=True))
     return render(request, "labeling/runs/prompts.html", {"prompts": prompts, "default": svc.default_prompt_version()})
 
 
 def prompt_detail(request, pk: int):
-    prompt = get_object_or_404(PromptVersion, pk=pk)
+    prompt = get_object_or_404(PromptVersion.objects.select_related("protocol_version"), pk=pk)
     return render(request, "labeling/runs/prompt_detail.html", {
         "prompt": prompt, "system_text": svc.system_text(prompt),
         "n_labels": prompt.labels.count(), "n_runs": prompt.runs.count(),

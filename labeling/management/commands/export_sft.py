@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from gsctune.jobs import JobState, run_in_foreground
 from labeling.export.services import create_export, default_target, summary_line
-from labeling.export.snapshot import BUILTIN_PROTOCOL, TARGETS, ExportOptions
+from labeling.export.snapshot import BUILTIN_PROTOCOL, OWN_TEXT, TARGETS, ExportOptions
 
 
 class Command(BaseCommand):
@@ -41,6 +41,13 @@ class Command(BaseCommand):
         parser.add_argument("--protocol-version", dest="protocol", default="",
                             help=f"git-smart-commit: a protocol version id (default: the latest captured), "
                                  f"or {BUILTIN_PROTOCOL!r} for gsctune's own (not what the tool sends).")
+        chosen = parser.add_mutually_exclusive_group()
+        chosen.add_argument("--system-prompt-from", default="", metavar="PROMPT_VERSION",
+                            help="git-smart-commit: train under this prompt version's system prompt instead of "
+                                 "the protocol's (flagged in the manifest: differs from what the tool sends).")
+        chosen.add_argument("--system-prompt-file", default=None, metavar="PATH",
+                            help="git-smart-commit: train under this file's text as the system prompt (flagged "
+                                 "the same way).")
         parser.add_argument("--no-read-new-files", action="store_true",
                             help="Add no read_file turns (the teacher was shown only what the tool shows).")
         parser.add_argument("--keep-new-content", action="store_true",
@@ -55,6 +62,12 @@ class Command(BaseCommand):
                 weights[verdict.strip()] = float(value)
             except ValueError:
                 raise CommandError(f"--weight {item!r}: expected VERDICT=NUMBER") from None
+        chosen, own_text = o["system_prompt_from"], ""
+        if o["system_prompt_file"] is not None:
+            try:
+                chosen, own_text = OWN_TEXT, Path(o["system_prompt_file"]).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise CommandError(f"--system-prompt-file {o['system_prompt_file']}: {exc}") from None
         try:
             opts = ExportOptions(
                 include_accepted=not o["no_accepted"], include_corrected=not o["no_corrected"],
@@ -66,17 +79,18 @@ class Command(BaseCommand):
                 max_diff_chars=o["max_diff_chars"], tokenizer=o["tokenizer"],
                 max_diff_tokens=o["max_diff_tokens"], max_total=o["max_total"],
                 target=o["target"] or default_target(), protocol_version=o["protocol"],
+                system_prompt_from=chosen, system_prompt_text=own_text,
                 read_new_files=not o["no_read_new_files"], keep_new_content=o["keep_new_content"],
             )
         except ValueError as exc:
-            raise CommandError(str(exc)) from None
+            raise CommandError(_flagged(str(exc), o["system_prompt_file"] is not None)) from None
         if opts.tokenizer and not Path(opts.tokenizer).is_dir():
             raise CommandError(f"--tokenizer {opts.tokenizer}: no such folder (a local tokenizer is needed, "
                                "nothing is downloaded)")
         try:
             job = create_export(opts, name=o["name"], folder=o["out"], enqueue=o["queue"])
         except ValueError as exc:
-            raise CommandError(str(exc)) from None
+            raise CommandError(_flagged(str(exc), o["system_prompt_file"] is not None)) from None
         if not o["queue"]:
             job = run_in_foreground(job, stream=self.stderr)
             if job.state != JobState.SUCCEEDED:
@@ -87,3 +101,13 @@ class Command(BaseCommand):
             for item in job.summary["over_budget"]:
                 self.stderr.write(f"  over budget: {item['key']} ({item['length']} > {item['budget']} {item['unit']})")
         self.stdout.write(str(job.pk))
+
+
+def _flagged(message: str, from_file: bool) -> str:
+    """An options error that names the chosen system prompt's option by the flag that was given."""
+    flags = {"system_prompt_from": "--system-prompt-file" if from_file else "--system-prompt-from",
+             "system_prompt_text": "--system-prompt-file"}
+    for name, flag in flags.items():
+        if message.startswith(name):
+            return flag + message[len(name):]
+    return message

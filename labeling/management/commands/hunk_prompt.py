@@ -22,5 +22,6 @@ class Command(BaseCommand):
             raise CommandError(f"no protocol version {protocol}" if protocol is not None
                                else "no captured protocol version: run `manage.py capture_protocol` first")
         prompt, created = hunk_prompt_from_protocol(version)
-        self.stdout.write(("Made" if created else "Already made:") + f" hunk-level prompt version {prompt.pk} "
-                          f"from protocol version {version.pk}")
+        link = (f"from protocol version {prompt.protocol_version_id}" if prompt.protocol_version_id
+                else "with the same texts, made by hand and already used (not linked)")
+        self.stdout.write(("Made" if created else "Already made:") + f" hunk-level prompt version {prompt.pk} {link}")
