@@ -183,9 +183,14 @@ def test_untracked_and_binary_forms_that_cannot_be_told_apart_keep_gsctunes_word
 @pytest.mark.django_db
 def test_one_form_shared_with_gsctunes_untracked_text_is_the_untracked_files():
     hunks = [HUNKS[0], ("fresh.txt::1", TEXTS.untracked_tag, UNTRACKED_BODY)]
-    texts, _ = captured_texts(_with(hunks))
+    texts, findings = captured_texts(_with(hunks))
     assert (texts.untracked_tag, texts.untracked_body) == (TEXTS.untracked_tag, UNTRACKED_BODY)
-    assert texts.binary_body == TEXTS.binary_body
+    # Cases the capture's repository lacks keep gsctune's wording, and the finding says so plainly.
+    assert (texts.binary_body, texts.lockfile_body) == (TEXTS.binary_body, TEXTS.lockfile_body)
+    said = {f.part: (f.status, f.message) for f in findings}
+    assert said["user turn wording: lockfile section"] == (
+        GSCTUNE_WORDING, "gsctune's wording stays for the lockfile section: the capture shows no lockfile.")
+    assert said["user turn wording: binary file"][1].endswith(": the capture shows no hunk of this case.")
 
 
 @pytest.mark.django_db

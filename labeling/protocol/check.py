@@ -231,6 +231,7 @@ COUNTS = re.compile(r"\(\+(\d+)/-(\d+)\)")
 SIGNED = re.compile(r"(?<![\w+-])([+-])(\d+)(?!\d)")
 PATCH_STARTS = ("diff --git", "@@")
 WORDING = "user turn wording"
+ABSENT = "the capture shows no "  # a case the capture's repository lacks: nothing to read
 
 
 def _stand_in(hunk_id: str, kind: str, counts: tuple[int, int] = (0, 0)) -> Hunk:
@@ -321,8 +322,9 @@ def captured_texts(data: dict) -> tuple[RenderTexts, list[Finding]]:
 
     def verdict(part: str, fields: dict[str, str], why: str, shown: str) -> None:
         if why:
+            reason = why if why.startswith(ABSENT) else f"the capture's does not read unambiguously ({why})"
             findings.append(Finding(f"{WORDING}: {part}", GSCTUNE_WORDING, f"gsctune's wording stays for the {part}: "
-                                    f"the capture's does not read unambiguously ({why}).", "", short(shown)))
+                                    f"{reason}.", "", short(shown)))
             return
         derived.update(fields)
         findings.append(Finding(f"{WORDING}: {part}", CAPTURED_WORDING, f"Exports and evaluation use the tool's "
@@ -347,7 +349,7 @@ def captured_texts(data: dict) -> tuple[RenderTexts, list[Finding]]:
     for kind in ("untracked", "binary"):
         part = f"{kind} file"
         if kind not in kinds:
-            verdict(part, {}, why or "the capture shows no hunk of this case", "")
+            verdict(part, {}, why or ABSENT + "hunk of this case", "")
             continue
         tag, body = kinds[kind]
         texts = replace(TEXTS, **{f"{kind}_tag": tag, f"{kind}_body": body})
@@ -367,7 +369,7 @@ def captured_texts(data: dict) -> tuple[RenderTexts, list[Finding]]:
             break
         templates[hunk_id] = (template, counts)
     if not lockfiles:
-        verdict("lockfile section", {}, "the capture shows no lockfile", "")
+        verdict("lockfile section", {}, ABSENT + "lockfile", "")
     elif why or len({t for t, _ in templates.values()}) != 1:
         verdict("lockfile section", {}, why or "its lockfiles' sections do not share one stat line",
                 body_of[lockfiles[0]])
