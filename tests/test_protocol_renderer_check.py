@@ -194,16 +194,22 @@ def test_an_emit_reply_one_character_off_is_a_mismatch_naming_the_move_and_both_
 
 @pytest.mark.django_db
 def test_the_user_turn_is_compared_form_by_form():
-    data = protocol_from_capture(capture(heading="Hunks of the renderer test:"))
+    # Wording that cannot be read as gsctune's fields (a two-line heading, a tag naming its
+    # file) stays gsctune's, so the capture differs from what exports render: a mismatch.
+    data = protocol_from_capture(capture(heading="Hunks of the\nrenderer test:"))
     data["user_turn"] = data["user_turn"].replace("  new_module.py::1  (new untracked file)",
-                                                  "  new_module.py::1  (untracked, renderer test)")
+                                                  "  new_module.py::1  (new_module.py is untracked)")
     parts = by_part(check_version({**data, "user_layout": None}))
     [header] = parts["user turn: hunk list header"]
     assert header.status == MISMATCH and header.expected == "Available hunks:"
-    assert header.captured == "Hunks of the renderer test:"
+    assert header.captured == "Hunks of the\nrenderer test:"
     [line] = parts["user turn: untracked file (hunk line)"]
     assert line.status == MISMATCH and "new_module.py::1" in line.message
-    assert line.expected == "  {hunk_id}  (new untracked file)" and line.captured == "  {hunk_id}  (untracked, renderer test)"
+    assert line.expected == "  {hunk_id}  (new untracked file)" and line.captured == "  {hunk_id}  ({path} is untracked)"
+    [headings] = parts["user turn wording: headings"]
+    assert headings.status == GSCTUNE_WORDING and "not one line" in headings.message
+    [untracked] = parts["user turn wording: untracked file"]
+    assert untracked.status == GSCTUNE_WORDING and "new_module.py::1 names its file" in untracked.message
 
 
 # ---------------------------------------------------------------- the tool's finalize wording
@@ -271,7 +277,8 @@ def test_captured_text_is_escaped_on_the_page(client, reviewer_user):
     assert "<script>alert" not in page and "<b onmouseover" not in page
     assert "&lt;script&gt;alert(&#x27;emit&#x27;)&lt;/script&gt; emitted" in page
     assert "&lt;b onmouseover=alert(1)&gt;Hunks&lt;/b&gt;:" in page
-    assert "2 mismatches between" in page
+    # The heading is the tool's wording now (used, not a mismatch): still shown escaped.
+    assert "1 mismatch between" in page and "user turn wording: headings" in page
 
 
 @pytest.mark.django_db

@@ -4,10 +4,11 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 
+from gsctune.domain.hunks import TEXTS
 from gsctune.domain.protocol import ProtocolSpec, Replies
 from gsctune.jobs import Job
 
-from ..protocol.check import RendererCheck, captured_replies, check_version
+from ..protocol.check import RendererCheck, captured_replies, captured_texts, check_version
 from ..protocol.layout import content_hash
 from ..protocol.scratch import tool_command
 
@@ -69,13 +70,17 @@ class ProtocolVersion(models.Model):
         renderer, except the finalize rejection for uncovered hunks and the instruction
         closing every finalize rejection, which are the tool's own words where the
         captured rejection reads unambiguously (``check.captured_replies``). The user
-        turn keeps gsctune's renderer. ``renderer_check()`` reports where the renderer
-        and the capture differ."""
+        turn is gsctune's renderer with the capture's headings, untracked and binary
+        texts and lockfile stat line where each reads unambiguously
+        (``check.captured_texts``). ``renderer_check()`` reports where the renderer and
+        the capture differ, and which wording is used."""
         captured = self.source == self.Source.CAPTURED
+        data = self.to_spec_dict()
         return ProtocolSpec(
             system_prompt=self.system_prompt, tools=self.tools, tool_name=self.tool_name,
             tool_commit=self.tool_commit,
-            replies=captured_replies(self.to_spec_dict())[0] if captured else Replies(),
+            user_turn=captured_texts(data)[0] if captured else TEXTS,
+            replies=captured_replies(data)[0] if captured else Replies(),
             source="captured" if captured else "built-in",
             note="" if captured else "not what the tool sends",
         )

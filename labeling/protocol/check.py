@@ -15,20 +15,33 @@ than hidden.
   every hunk the capture shows is matched with the built-in's rendering of the same case
   (changed text, untracked file, binary file, lockfile, hunk over 6,000 characters). A
   form the built-in never produces is a mismatch; a case the capture's repository lacks
-  is "not checked", and said so.
+  is "not checked", and said so. It is compared with the words exports use: where the
+  capture's headings, untracked and binary texts or lockfile stat line read unambiguously
+  they are the tool's own (``captured_texts``, reported as "captured wording used"), so
+  they match by construction; elsewhere gsctune's wording stays, and says why.
 
 Django-free: it works on ``ProtocolVersion.to_spec_dict()``-shaped dicts.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from functools import cache
 
-from gsctune.domain.hunks import example_hunks, is_lockfile, render_user_turn
+from gsctune.domain.hunks import (
+    TEXTS,
+    Hunk,
+    RenderTexts,
+    _section,
+    example_hunks,
+    hunk_line,
+    is_lockfile,
+    render_user_turn,
+)
 from gsctune.domain.protocol import BUILTIN, TERMINAL, Replies, ToolSession, captured_rejection
 
-from .layout import hunk_forms, hunk_ids, user_turn_layout
+from .layout import hunk_forms, hunk_ids, raw_parts, user_turn_layout
 from .session import MOVES, SUMMARY_TEXT, UNKNOWN_ID, CaptureSession
 
 OK, MISMATCH, NOT_CHECKED = "ok", "mismatch", "not checked"
@@ -212,11 +225,170 @@ def captured_replies(data: dict) -> tuple[Replies, Finding | None]:
     return captured_rejection(text, played.uncovered)[0], finding
 
 
+# ── the first user message's wording ─────────────────────────────────────────────
+
+COUNTS = re.compile(r"\(\+(\d+)/-(\d+)\)")
+SIGNED = re.compile(r"(?<![\w+-])([+-])(\d+)(?!\d)")
+PATCH_STARTS = ("diff --git", "@@")
+WORDING = "user turn wording"
+ABSENT = "the capture shows no "  # a case the capture's repository lacks: nothing to read
+
+
+def _stand_in(hunk_id: str, kind: str, counts: tuple[int, int] = (0, 0)) -> Hunk:
+    """A hunk of the capture's list, for rendering one case with ``hunk_line``/``_section``."""
+    path = hunk_id.rsplit("::", 1)[0]
+    return Hunk(hunk_id, path, int(hunk_id.rsplit("::", 1)[1]), "", "", kind, path, "", counts)
+
+
+def _own_line(body: str) -> str:
+    """A body without what the tool appended after the last section (it follows a blank line)."""
+    return body.partition("\n\n")[0]
+
+
+def _renders_back(body: str, is_last: bool, expected: str) -> bool:
+    """The captured section is the rendering (the last one may carry what the tool appended)."""
+    return body == expected or (is_last and body.startswith(expected + "\n\n"))
+
+
+def _lockfile_template(body: str, counts: tuple[int, int]) -> tuple[str | None, str]:
+    """The stat line's template: the hunk list's +A and -D, each found exactly once, become fields."""
+    if body.startswith(PATCH_STARTS) or SUMMARY_TEXT in body:
+        return None, "the lockfile's section is not a stat line"
+    found = {sign: [m for m in SIGNED.finditer(body) if m[1] == sign and int(m[2]) == n]
+             for sign, n in zip("+-", counts)}
+    if any(len(matches) != 1 for matches in found.values()):
+        return None, (f"its section does not hold +{counts[0]} and -{counts[1]} (the hunk list's numbers) "
+                      f"exactly once each")
+    (plus,), (minus,) = found["+"], found["-"]
+    cuts = sorted(((plus.span(), "+{added}"), (minus.span(), "-{deleted}")))
+    out, at = [], 0
+    for (start, end), field in cuts:
+        out += [body[at:start].replace("{", "{{").replace("}", "}}"), field]
+        at = end
+    return "".join(out) + body[at:].replace("{", "{{").replace("}", "}}"), ""
+
+
+def _untracked_and_binary(groups: dict[tuple[str, str], list[str]], order: list[str]) -> tuple[dict, str]:
+    """Which (tag, body) form is the untracked file's and which the binary file's.
+
+    One form is told apart by the built-in's tag or body it shares; with two, the tool's
+    order decides (tracked files, binary ones among them, before untracked files): the form
+    of the last listed hunk is the untracked file's, and every hunk of the other comes first.
+    """
+    builtin = {"untracked": (TEXTS.untracked_tag, TEXTS.untracked_body), "binary": (TEXTS.binary_tag, TEXTS.binary_body)}
+
+    def shares(form, kind):
+        return form[0] == builtin[kind][0] or form[1] == builtin[kind][1]
+
+    forms = list(groups)
+    named = next((h for form in forms for h in groups[form] if h.rsplit("::", 1)[0] in "\n".join(form)), None)
+    if named:
+        return {}, f"the text shown for {named} names its file, so it is no fixed wording"
+    if len(forms) == 1:
+        kinds = [kind for kind in builtin if shares(forms[0], kind)]
+        if len(kinds) == 1:
+            return {kinds[0]: forms[0]}, ""
+        return {}, ("its one form of a hunk without a diff shares no tag or body with exactly one of gsctune's "
+                    "untracked and binary forms, so which it is cannot be told")
+    if len(forms) == 2:
+        last = order[-1]
+        untracked = next((form for form in forms if last in groups[form]), None)
+        if untracked is not None:
+            binary = next(form for form in forms if form != untracked)
+            first_untracked = min(order.index(h) for h in groups[untracked])
+            if (max(order.index(h) for h in groups[binary]) < first_untracked
+                    and not shares(untracked, "binary") and not shares(binary, "untracked")):
+                return {"untracked": untracked, "binary": binary}, ""
+        return {}, ("its two forms of hunks without a diff are not in the tool's order (binary files among the "
+                    "tracked ones, untracked files last)")
+    return {}, f"it shows {len(forms)} forms of hunks without a diff, where the tool has two"
+
+
+def captured_texts(data: dict) -> tuple[RenderTexts, list[Finding]]:
+    """The RenderTexts a captured version renders the first user message with: gsctune's, with
+    the headings, the untracked and binary tags and bodies, and the lockfile's stat line taken
+    from the capture where each reads unambiguously and renders every captured instance back
+    exactly; and one finding per part that says which wording is used, and why."""
+    user_turn = data.get("user_turn") or ""
+    head, listing, between, sections = raw_parts(user_turn)
+    if not listing:
+        return TEXTS, []
+    order = [hunk_id for hunk_id, _ in listing]
+    rest_of = dict(listing)
+    body_of = dict(sections)
+    last = sections[-1][0] if sections else None
+    derived: dict[str, str] = {}
+    findings = []
+
+    def verdict(part: str, fields: dict[str, str], why: str, shown: str) -> None:
+        if why:
+            reason = why if why.startswith(ABSENT) else f"the capture's does not read unambiguously ({why})"
+            findings.append(Finding(f"{WORDING}: {part}", GSCTUNE_WORDING, f"gsctune's wording stays for the {part}: "
+                                    f"{reason}.", "", short(shown)))
+            return
+        derived.update(fields)
+        findings.append(Finding(f"{WORDING}: {part}", CAPTURED_WORDING, f"Exports and evaluation use the tool's "
+                                f"own wording for the {part}, read from this capture.",
+                                short(" / ".join(getattr(TEXTS, k) for k in fields)), short(" / ".join(fields.values()))))
+
+    # Headings: the text before the list, and the line between the list and the first section.
+    heading_why = ""
+    if not head.strip() or "\n" in head:
+        heading_why = "the text before the hunk list is not one line"
+    elif not sections or not between.startswith("\n") or "\n" in between[1:] or not between[1:].strip():
+        heading_why = "the diff content's heading is not one line after a blank line"
+    verdict("headings", {"hunks_heading": head, "diff_heading": between[1:]}, heading_why, f"{head} … {between}")
+
+    # Untracked and binary files: the hunks whose line has no +A/-D and whose section is no patch.
+    groups: dict[tuple[str, str], list[str]] = {}
+    for hunk_id in order:
+        body = body_of.get(hunk_id)
+        if not COUNTS.fullmatch(rest_of[hunk_id]) and body is not None and not body.startswith(PATCH_STARTS):
+            groups.setdefault((rest_of[hunk_id], _own_line(body) if hunk_id == last else body), []).append(hunk_id)
+    kinds, why = _untracked_and_binary(groups, order) if groups else ({}, "")
+    for kind in ("untracked", "binary"):
+        part = f"{kind} file"
+        if kind not in kinds:
+            verdict(part, {}, why or ABSENT + "hunk of this case", "")
+            continue
+        tag, body = kinds[kind]
+        texts = replace(TEXTS, **{f"{kind}_tag": tag, f"{kind}_body": body})
+        bad = next((h for h in groups[kinds[kind]] if hunk_line(_stand_in(h, kind), texts) != f"  {h}  {rest_of[h]}"
+                    or not _renders_back(body_of[h], h == last, _section(_stand_in(h, kind), texts)[0])), None)
+        verdict(part, {f"{kind}_tag": tag, f"{kind}_body": body},
+                f"{bad} does not render back exactly" if bad else "", f"{tag} / {body}")
+
+    # Lockfiles: the stat line, with the hunk list's +A/-D of that hunk as fields.
+    templates, why = {}, ""
+    lockfiles = [h for h in order if is_lockfile(h.rsplit("::", 1)[0]) and COUNTS.fullmatch(rest_of[h]) and h in body_of]
+    for hunk_id in lockfiles:
+        counts = tuple(map(int, COUNTS.fullmatch(rest_of[hunk_id]).groups()))
+        template, why = _lockfile_template(_own_line(body_of[hunk_id]) if hunk_id == last else body_of[hunk_id], counts)
+        if template is None:
+            why = f"{hunk_id}: {why}"
+            break
+        templates[hunk_id] = (template, counts)
+    if not lockfiles:
+        verdict("lockfile section", {}, ABSENT + "lockfile", "")
+    elif why or len({t for t, _ in templates.values()}) != 1:
+        verdict("lockfile section", {}, why or "its lockfiles' sections do not share one stat line",
+                body_of[lockfiles[0]])
+    else:
+        [template] = {t for t, _ in templates.values()}
+        texts = replace(TEXTS, lockfile_body=template)
+        bad = next((h for h, (_, counts) in templates.items()
+                    if not _renders_back(body_of[h], h == last, _section(_stand_in(h, "text", counts), texts)[0])),
+                   None)
+        verdict("lockfile section", {"lockfile_body": template}, f"{bad} does not render back exactly" if bad else "",
+                template)
+    return replace(TEXTS, **derived), findings
+
+
 # ── the first user message ───────────────────────────────────────────────────────
 
 @cache
-def _builtin_cases() -> dict[str, tuple[str, str]]:
-    """case -> (hunk line form, section body form) of the built-in's rendering of that case."""
+def _builtin_cases(texts: RenderTexts = TEXTS) -> dict[str, tuple[str, str]]:
+    """case -> (hunk line form, section body form) of the renderer's output for that case with ``texts``."""
     def changed(path: str, body: str) -> str:
         return (f"diff --git a/{path} b/{path}\nindex 1111111..2222222 100644\n--- a/{path}\n+++ b/{path}\n"
                 f"@@ -1,2 +1,2 @@\n{body}")
@@ -231,14 +403,14 @@ def _builtin_cases() -> dict[str, tuple[str, str]]:
             + f"diff --git a/{paths['untracked file']} b/{paths['untracked file']}\nnew file mode 100644\n"
               f"index 0000000..3333333\n--- /dev/null\n+++ b/{paths['untracked file']}\n@@ -0,0 +1 @@\n+print(1)\n")
     forms = {hunk_id.rsplit("::", 1)[0]: (line, body)
-             for hunk_id, line, body in hunk_forms(render_user_turn(example_hunks(diff)))}
+             for hunk_id, line, body in hunk_forms(render_user_turn(example_hunks(diff), texts))}
     return {case: forms[path] for case, path in paths.items()}
 
 
 @cache
-def _builtin_headers() -> dict:
+def _builtin_headers(texts: RenderTexts = TEXTS) -> dict:
     return user_turn_layout(render_user_turn(example_hunks(
-        "diff --git a/a.py b/a.py\nindex 1..2 100644\n--- a/a.py\n+++ b/a.py\n@@ -1 +1 @@\n-a\n+b\n")))
+        "diff --git a/a.py b/a.py\nindex 1..2 100644\n--- a/a.py\n+++ b/a.py\n@@ -1 +1 @@\n-a\n+b\n"), texts))
 
 
 def _case_of(hunk_id: str, line: str, body: str, builtin: dict[str, tuple[str, str]]) -> str | None:
@@ -255,11 +427,12 @@ def _case_of(hunk_id: str, line: str, body: str, builtin: dict[str, tuple[str, s
     return None
 
 
-def check_user_turn(user_turn: str, layout: dict) -> list[Finding]:
+def check_user_turn(user_turn: str, layout: dict, texts: RenderTexts = TEXTS) -> list[Finding]:
+    """The capture against the renderer with ``texts`` (the words exports use: ``captured_texts``)."""
     if not hunk_ids(user_turn):
         return [Finding("first user message", NOT_CHECKED, "The captured first user message lists no hunks.")]
     findings = []
-    expected_layout = _builtin_headers()
+    expected_layout = _builtin_headers(texts)
     for key, name in (("hunk_list_header", "hunk list header"), ("diff_header", "diff header"),
                       ("section_header", "section header")):
         want, got = expected_layout[key], layout.get(key, "")
@@ -267,7 +440,7 @@ def check_user_turn(user_turn: str, layout: dict) -> list[Finding]:
                                 f"The {name} is the built-in's." if want == got else
                                 f"The {name} differs: the built-in writes {short(want)!r}, the capture has {short(got)!r}.",
                                 short(want), short(got)))
-    builtin = _builtin_cases()
+    builtin = _builtin_cases(texts)
     seen: dict[str, list[tuple[str, str, str]]] = {}
     for hunk_id, line, body in hunk_forms(user_turn, [SUMMARY_TEXT]):
         seen.setdefault(_case_of(hunk_id, line, body, builtin) or "", []).append((hunk_id, line, body))
@@ -314,7 +487,9 @@ def _check_case(case: str, line: str, body: str, hunks: list[tuple[str, str, str
 def check_version(data: dict) -> RendererCheck:
     """Every finding for one ``to_spec_dict()``-shaped protocol version."""
     user_turn = data.get("user_turn") or ""
-    findings = check_user_turn(user_turn, data.get("user_layout") or user_turn_layout(user_turn, [SUMMARY_TEXT]))
+    texts, wording = captured_texts(data)
+    findings = check_user_turn(user_turn, data.get("user_layout") or user_turn_layout(user_turn, [SUMMARY_TEXT]), texts)
+    findings += wording
     if hunk_ids(user_turn):
         findings += check_replies(data.get("replies") or {}, replay(user_turn))
     return RendererCheck(tuple(findings))

@@ -144,6 +144,33 @@ def hunk_forms(user_turn: str, summaries: list[str] | None = None) -> list[tuple
     return [(hunk_id, line_of.get(hunk_id, ""), body_of.get(hunk_id, "")) for hunk_id in ids]
 
 
+def raw_parts(user_turn: str) -> tuple[str, list[tuple[str, str]], str, list[tuple[str, str]]]:
+    """The first message cut where the tool joins it, values kept: (text before the hunk list,
+    (hunk id, what its line says after the id) per line, text between the list and the first
+    section, (hunk id, section body) per section). The tool joins sections with a blank line;
+    the last body runs to the end of the message, with whatever the tool appended after it."""
+    ids = hunk_ids(user_turn)
+    lines = user_turn.split("\n")
+    first_hunk = next((i for i, line in enumerate(lines) if HUNK_LINE.match(line)), None)
+    if first_hunk is None:
+        return user_turn, [], "", []
+    end_of_list = first_hunk
+    while end_of_list < len(lines) and HUNK_LINE.match(lines[end_of_list]):
+        end_of_list += 1
+    listing = [(m["id"], m["rest"]) for m in map(HUNK_LINE.match, lines[first_hunk:end_of_list])]
+    known = set(ids)
+    starts = [i for i in range(end_of_list, len(lines)) if len(lines[i]) > 6 and lines[i].startswith("---")
+              and lines[i].endswith("---") and lines[i][3:-3].strip() in known]
+    between = "\n".join(lines[end_of_list:starts[0] if starts else len(lines)])
+    sections = []
+    for n, start in enumerate(starts):
+        last = n + 1 == len(starts)
+        chunk = "\n".join(lines[start + 1:len(lines) if last else starts[n + 1]])
+        # A body followed by the blank line before the next section ends in one "\n" more.
+        sections.append((lines[start][3:-3].strip(), chunk if last else chunk[:-1]))
+    return "\n".join(lines[:first_hunk]), listing, between, sections
+
+
 def _body_form(body: str, ids: list[str], extra: dict[str, str]) -> str:
     """A section body's form: ``{patch}`` for a diff, else the text with its values taken out."""
     return "{patch}" if body.startswith(("diff --git", "@@")) else _placeholders(body, ids, extra)
