@@ -177,14 +177,28 @@ def _split_lines(text: str, path: str, file: str) -> list[Hunk]:
 
 
 def _resolve_patches(hunks: list[Hunk]) -> None:
-    """Fill in the tool's patch of every hunk of one file (cut at '\\n' only: no odd breaks)."""
-    if any("\n--- " in h.body or "\n+++ " in h.body for h in hunks):
+    """Fill in the tool's patch of every hunk of one file (cut at '\\n' only: no odd breaks),
+    and the +A/-D of text hunks whose patch is their header and body.
+
+    A body without '\\n--' or '\\n++' (most) has no header-like line and no '---'/'+++' to
+    subtract, so two presence checks and two counts replace the four counts over the whole
+    patch; the header, the same for every hunk of the file, is counted once."""
+    flagged = [("\n--" in h.body, "\n++" in h.body) for h in hunks]
+    if any((m and "\n--- " in h.body) or (p and "\n+++ " in h.body) for h, (m, p) in zip(hunks, flagged)):
         _, patches = _line_parse(hunks[0].header + "".join(h.body for h in hunks))
         for hunk, patch in zip(hunks, patches, strict=True):
             hunk.tool_patch = patch
-    else:
-        for hunk in hunks:
-            hunk.tool_patch = hunk.header + hunk.body
+        return
+    head: dict[int, tuple[int, int]] = {}  # id(header) -> its counts
+    for hunk, (minus, plus) in zip(hunks, flagged):
+        hunk.tool_patch = hunk.header + hunk.body
+        if hunk.kind != "text" or hunk.counts is not None:
+            continue
+        added, deleted = head.get(id(hunk.header)) or head.setdefault(id(hunk.header), _counts(hunk.header))
+        body = hunk.body  # starts with "@@": no '\\n+' or '\\n-' spans the header's end
+        added += body.count("\n+") - (body.count("\n+++") if plus else 0)
+        deleted += body.count("\n-") - (body.count("\n---") if minus else 0)
+        hunk.counts = (added, deleted)
 
 
 def _single(text: str, path: str, file: str) -> Hunk:
