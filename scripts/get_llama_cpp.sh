@@ -26,12 +26,15 @@ DEST="$(cd "$DEST" && pwd -P)"
 TARGETS=()
 if [ "${BUILD_QUANTIZE:-0}" = "1" ] && [ ! -x "$DEST/build/bin/llama-quantize" ]; then TARGETS+=(llama-quantize); fi
 if [ "${BUILD_SERVER:-0}" = "1" ] && [ ! -x "$DEST/build/bin/llama-server" ]; then TARGETS+=(llama-server); fi
+# A portable x86-64-v3 build (AVX2, FMA, F16C), not -march=native: a VM may advertise AMX that then faults
+# (SIGILL in ggml's AMX matmul, seen on this project's build machine). LLAMA_CPU_FLAGS=-DGGML_NATIVE=ON for native.
+CPU_FLAGS="${LLAMA_CPU_FLAGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON}"
 if [ "${#TARGETS[@]}" -gt 0 ]; then
   SERVER=OFF  # the server's CMake targets are only defined when it is on
   if [ "${BUILD_SERVER:-0}" = "1" ]; then SERVER=ON; fi
   cmake -S "$DEST" -B "$DEST/build" -DCMAKE_BUILD_TYPE=Release -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF \
     -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_SERVER="$SERVER" \
-    -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF >/dev/null
+    -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF $CPU_FLAGS >/dev/null
   cmake --build "$DEST/build" --target "${TARGETS[@]}" -j"$(nproc)" >/dev/null
 fi
 echo "llama.cpp converter in $DEST (export LLAMA_CPP_DIR=$DEST)"
