@@ -144,7 +144,7 @@ def llama_server_command(gguf_file: str | Path, llama_dir: str | Path | None = N
     The built binary's path when there is one (``make llama-tools``), else plain ``llama-server``.
     """
     tool = built_tool("llama-server", llama_dir)
-    return [str(tool or "llama-server"), "--jinja", "-m", str(Path(gguf_file).resolve()), "--alias", alias,
+    return [str(tool.absolute() if tool else "llama-server"), "--jinja", "-m", str(Path(gguf_file).resolve()), "--alias", alias,
             "--host", "127.0.0.1", "--port", str(port), "--ctx-size", str(ctx)]
 
 
