@@ -17,7 +17,7 @@ MARK ?=
 SELECT := $(if $(MARK), and ($(MARK)),)
 TEST_WORKERS ?= 2
 
-.PHONY: install install-gpu run worker test test-fast lint migrate quantizer clean
+.PHONY: install install-gpu run worker test test-fast lint migrate quantizer llama-tools clean
 
 $(GPU_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,10 @@ lint: install
 quantizer: install
 	# Builds llama.cpp's llama-quantize (cmake + g++, about 4 minutes on 2 cores).
 	BUILD_QUANTIZE=1 PYTHON=$(PY) bash scripts/get_llama_cpp.sh var/llama.cpp
+
+llama-tools: install
+	# llama-quantize and llama-server (serves a GGUF over /v1; no web UI, nothing downloaded): cmake + g++.
+	BUILD_QUANTIZE=1 BUILD_SERVER=1 PYTHON=$(PY) bash scripts/get_llama_cpp.sh var/llama.cpp
 
 clean:
 	rm -rf var/test

@@ -1,14 +1,16 @@
 """From capture to Ollama (issue 13, "Done when"): the README's command sequence, each step inspected.
 
 capture_protocol (driven by a client shaped like git-smart-commit) -> hunk_prompt -> label with the
-serve_baseline server -> one review verdict -> export_sft --target git-smart-commit -> tiny_model ->
-train -> merge_adapter, every step through call_command, on the suite's generated harvest.
+serve_baseline server -> one review verdict -> export_sft --target git-smart-commit -> tiny_model (Qwen3's
+tool-calling template) -> train -> merge_adapter -> llama-server on the merged GGUF, with the command the merge
+prints; every step through call_command, on the suite's generated harvest.
 """
 from __future__ import annotations
 
 import io
 import json
 import re
+import shlex
 import threading
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from gsctune.domain.baseline import BASELINE_MODEL
 from labeling.models import Label, PromptVersion, ProtocolVersion, SFTExport
 from labeling.review.services import record_verdict
 from tests.fixtures_training import llama_cpp_dir
+from tests.llama_server import NOT_BUILT, LlamaServer, server_binary
 from tests.test_capture_tool_shape import ToolShapedClient
 from training.models import AdapterMerge, TrainingRun
 
@@ -53,7 +56,7 @@ def lines(path: Path) -> list[dict]:
 
 @pytest.mark.slow
 def test_from_capture_to_ollama(transactional_db, harvest_sample, baseline_server, django_user_model, tmp_path,
-                                settings):
+                                settings, request):
     # 1. capture the protocol from the tool
     out = DriveToolOnReady()
     call_command("capture_protocol", port=0, timeout=20, grace=0.2, tool_commit="test-client", stdout=out)
@@ -111,7 +114,7 @@ def test_from_capture_to_ollama(transactional_db, harvest_sample, baseline_serve
     # 6. train 20 steps on the tiny model
     base = tmp_path / "tiny"
     call_command("tiny_model", out=str(base), corpus=str(folder / "train.jsonl"), vocab_size=400,
-                 stdout=io.StringIO())
+                 chat_template="qwen3", stdout=io.StringIO())
     call_command("train", export=export.pk, base_model=str(base), max_steps=20, batch_size=1, grad_accum=1,
                  max_length=4096, eval_steps=0, stdout=io.StringIO(), stderr=io.StringIO())
     run = TrainingRun.objects.get()
@@ -125,7 +128,8 @@ def test_from_capture_to_ollama(transactional_db, harvest_sample, baseline_serve
     # 7. merge, with the Modelfile for Ollama
     llama = llama_cpp_dir()
     settings.LLAMA_CPP_DIR = str(llama) if llama else "/nonexistent"
-    call_command("merge_adapter", run.pk, quant="Q8_0", stdout=io.StringIO(), stderr=io.StringIO())
+    said = io.StringIO()
+    call_command("merge_adapter", run.pk, quant="Q8_0", stdout=said, stderr=io.StringIO())
     job = AdapterMerge.objects.get()
     assert Path(job.result["merged_dir"], "config.json").exists()
     if llama is None:
@@ -133,6 +137,25 @@ def test_from_capture_to_ollama(transactional_db, harvest_sample, baseline_serve
     modelfile = Path(job.result["modelfile"]).read_text()
     assert "FROM ./model-Q8_0.gguf" in modelfile
     assert modelfile.count(protocol.system_prompt) == 1
+
+    # 8. serve: the llama-server command the merge printed, on the merged GGUF, asked with the captured tools
+    command = job.result["llama_server"]
+    assert f"or serve the GGUF with llama.cpp: {command} " in said.getvalue()
+    argv = shlex.split(command)
+    assert argv[1:4] == ["--jinja", "-m", str(Path(job.result["gguf"]).resolve())]
+    if server_binary() is None:
+        pytest.skip(NOT_BUILT)
+    server = LlamaServer(argv, tmp_path / "llama-server.log")
+    request.addfinalizer(server.stop)
+    server.start().wait_ready()
+    status, answer = server.post("/v1/chat/completions", {
+        "model": argv[argv.index("--alias") + 1], "messages": row["messages"][:2], "tools": protocol.tools,
+        "max_tokens": 16, "temperature": 0})
+    assert status == 200, answer
+    choice = answer["choices"][0]
+    assert choice["message"]["role"] == "assistant" and choice["finish_reason"] in ("stop", "length", "tool_calls")
+    assert isinstance(choice["message"].get("content"), str) or choice["message"].get("tool_calls")
+    assert answer["usage"]["prompt_tokens"] > 0 and answer["usage"]["completion_tokens"] <= 16
 
 
 @pytest.mark.django_db

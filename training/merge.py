@@ -1,5 +1,7 @@
 """Adapter → merged model → GGUF (→ quantized GGUF) → Ollama Modelfile (→ ``ollama create``).
 
+The second way to serve, llama.cpp's ``llama-server --jinja`` on the GGUF, is printed as a command.
+
 Each external tool is optional: a missing one ends that step with a
 ``MissingTool`` whose message names the tool and the next step to take, and the
 earlier artifacts stay usable.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -29,6 +32,9 @@ RESULT_PREFIX = "GSCTUNE_MERGE_RESULT "
 ERROR_PREFIX = "GSCTUNE_ERROR "
 TINY_MARKER = "gsctune_tiny.json"
 GET_LLAMA_CPP = "run scripts/get_llama_cpp.sh and set LLAMA_CPP_DIR=var/llama.cpp (see README, GGUF / llama.cpp)"
+SERVE_PORT = 8080  # llama-server's own default
+SERVE_CTX = 128000  # the context git-smart-commit asks native Ollama for (num_ctx); /v1 compacts at 50k-75k
+SERVE_ALIAS = "gsc-student"
 
 
 class MissingTool(RuntimeError):
@@ -106,22 +112,40 @@ def convert_to_gguf(model_dir: str | Path, out_file: str | Path, llama_dir: str 
     return out_file
 
 
-def find_quantizer(llama_dir: str | Path | None = None) -> Path:
-    """llama-quantize on PATH or built inside the llama.cpp folder."""
-    on_path = shutil.which("llama-quantize")
+def built_tool(name: str, llama_dir: str | Path | None = None) -> Path | None:
+    """A llama.cpp binary on PATH or built inside the llama.cpp folder (``build/bin``), else None."""
+    on_path = shutil.which(name)
     if on_path:
         return Path(on_path)
     try:
         root = llama_cpp_dir(llama_dir)
     except MissingTool:
-        root = None
-    if root is not None:
-        for cand in (root / "build" / "bin" / "llama-quantize", root / "llama-quantize"):
-            if cand.exists():
-                return cand
-    raise MissingTool("llama-quantize not found (not on PATH, not in LLAMA_CPP_DIR/build/bin): "
-                      "run BUILD_QUANTIZE=1 scripts/get_llama_cpp.sh (cmake + a C++ compiler, ~4 min on 2 cores). "
-                      "The f16 GGUF is usable as it is.")
+        return None
+    for cand in (root / "build" / "bin" / name, root / name):
+        if cand.exists():
+            return cand
+    return None
+
+
+def find_quantizer(llama_dir: str | Path | None = None) -> Path:
+    """llama-quantize on PATH or built inside the llama.cpp folder."""
+    tool = built_tool("llama-quantize", llama_dir)
+    if tool is None:
+        raise MissingTool("llama-quantize not found (not on PATH, not in LLAMA_CPP_DIR/build/bin): "
+                          "run BUILD_QUANTIZE=1 scripts/get_llama_cpp.sh (cmake + a C++ compiler, ~4 min on 2 cores). "
+                          "The f16 GGUF is usable as it is.")
+    return tool
+
+
+def llama_server_command(gguf_file: str | Path, llama_dir: str | Path | None = None, alias: str = SERVE_ALIAS,
+                         port: int = SERVE_PORT, ctx: int = SERVE_CTX) -> list[str]:
+    """``llama-server --jinja`` on the GGUF: its own chat template renders the tools and parses tool calls.
+
+    The built binary's path when there is one (``make llama-tools``), else plain ``llama-server``.
+    """
+    tool = built_tool("llama-server", llama_dir)
+    return [str(tool.absolute() if tool else "llama-server"), "--jinja", "-m", str(Path(gguf_file).resolve()), "--alias", alias,
+            "--host", "127.0.0.1", "--port", str(port), "--ctx-size", str(ctx)]
 
 
 def quantize(gguf_file: str | Path, out_file: str | Path, qtype: str = "Q8_0",
@@ -208,7 +232,7 @@ def export_model(adapter_dir: str | Path, out_dir: str | Path, quant: str | None
     out.mkdir(parents=True, exist_ok=True)
     base = base_model or PeftConfig.from_pretrained(adapter_dir).base_model_name_or_path
     result: dict = {"merged_dir": None, "gguf": None, "quantized": None, "modelfile": None, "ollama": None,
-                    "missing": []}
+                    "llama_server": None, "missing": []}
     log(check_disk(out, base, quant))
     merged = merge_adapter(adapter_dir, out / "merged", base_model=base)
     result["merged_dir"] = str(merged)
@@ -236,6 +260,10 @@ def export_model(adapter_dir: str | Path, out_dir: str | Path, quant: str | None
     result["modelfile"] = str(write_modelfile(final, out / "Modelfile", merged, base, system))
     log(f"Modelfile written to {result['modelfile']}"
         + ("" if system else " (no system prompt: the training data has none)"))
+    alias = ollama_name or SERVE_ALIAS
+    result["llama_server"] = shlex.join(llama_server_command(final, llama_dir, alias))
+    log(f"or serve the GGUF with llama.cpp: {result['llama_server']} "
+        f"(then git-smart-commit --api-base http://127.0.0.1:{SERVE_PORT}/v1 --model {alias})")
     if ollama_name:
         try:
             result["ollama"] = ollama_create(ollama_name, out / "Modelfile")

@@ -296,7 +296,8 @@ def run_merge(job: AdapterMerge, progress) -> None:
     out = Path(job.output_dir or Path(run.output_dir) / f"merge-{job.pk}")
     out.mkdir(parents=True, exist_ok=True)
     AdapterMerge.objects.filter(pk=job.pk).update(output_dir=str(out))
-    progress.set_total(4 + (job.quant == "Q4_K_M") + bool(job.ollama_name))  # disk, merge, GGUF, Modelfile
+    # disk, merge, GGUF, Modelfile, llama-server command
+    progress.set_total(5 + (job.quant == "Q4_K_M") + bool(job.ollama_name))
     steps: list[str] = []
     found: dict = {}
 

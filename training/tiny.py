@@ -166,3 +166,19 @@ CODER_TEMPLATE = (
     "{%- endfor %}"
     "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
 )
+
+CHAT_TEMPLATES = ("chatml", "qwen3", "qwen3-coder")
+
+
+def named_chat_template(name: str) -> str:
+    """``chatml`` (gsctune's, no tools), ``qwen3`` (Qwen3's own tool-calling template, as TRL ships it) or
+    ``qwen3-coder`` (CODER_TEMPLATE): a tiny model can then train on and serve tool calls."""
+    if name == "chatml":
+        return CHATML_TEMPLATE
+    if name == "qwen3-coder":
+        return CODER_TEMPLATE
+    if name == "qwen3":
+        import trl
+
+        return (Path(trl.__file__).parent / "chat_templates" / "qwen3.jinja").read_text(encoding="utf-8")
+    raise ValueError(f"Unknown chat template {name!r}: one of {', '.join(CHAT_TEMPLATES)}")
