@@ -1,22 +1,15 @@
 """Migration 0007 turns LabelFailure's two booleans into its state, and back."""
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from tests.migration_state import migrate_to
 
 BEFORE = [("labeling", "0006_label_production")]
 AFTER = [("labeling", "0007_labelfailure_state")]
 
 
-def _migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
 @pytest.mark.django_db(transaction=True)
 def test_booleans_become_states_and_back():
-    old = _migrate(BEFORE)
+    old = migrate_to(BEFORE)
     Example, LabelFailure = old.get_model("labeling", "Example"), old.get_model("labeling", "LabelFailure")
     Teacher, PromptVersion = old.get_model("labeling", "Teacher"), old.get_model("labeling", "PromptVersion")
     LabelingRun = old.get_model("labeling", "LabelingRun")
@@ -30,11 +23,11 @@ def test_booleans_become_states_and_back():
         LabelFailure.objects.create(run=run, example=example, kind="timeout", message="m",
                                     resolved=resolved, pending_retry=pending)
     try:
-        new = _migrate(AFTER)
+        new = migrate_to(AFTER)
         states = dict(new.get_model("labeling", "LabelFailure").objects.values_list("example__key", "state"))
         assert states == {"k0": "open", "k1": "retry", "k2": "resolved"}
-        back = _migrate(BEFORE)
+        back = migrate_to(BEFORE)
         rows = back.get_model("labeling", "LabelFailure").objects.order_by("example__key")
         assert [(r.resolved, r.pending_retry) for r in rows] == list(flags.values())
     finally:
-        _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+        migrate_to()

@@ -6,8 +6,6 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 from django.utils import timezone
 
@@ -17,6 +15,7 @@ from labeling.export.snapshot import ExportOptions
 from labeling.models import Label, Review, ReviewItem
 from labeling.review.services import ReviewError, clean_correction, record_verdict
 from tests.factories import good_commits, make_example, make_label
+from tests.migration_state import migrate_to
 
 # What the broken review page put into every correction's .gitignore.
 JUNK = ['{{ label.gitignore|join:"', '" }}']
@@ -41,9 +40,7 @@ def test_a_correction_with_template_text_as_a_pattern_is_refused():
 
 @pytest.mark.django_db(transaction=True)
 def test_migration_drops_template_text_from_human_labels_and_marks_them():
-    executor = MigrationExecutor(connection)
-    executor.migrate([BEFORE])
-    old = executor.loader.project_state([BEFORE]).apps
+    old = migrate_to([BEFORE])
     Example, Label_ = old.get_model("labeling", "Example"), old.get_model("labeling", "Label")
     example = Example.objects.create(key="k", repo_url="r", branch="main", base_commit="a", head_commit="b",
                                      n_commits=1, diff="", diff_chars=0, n_files=0)
@@ -52,8 +49,7 @@ def test_migration_drops_template_text_from_human_labels_and_marks_them():
                                    gitignore=[JUNK[0], "*.log", JUNK[1], "dist/"])
     clean = Label_.objects.create(example=example, source="human", gitignore=["*.log"])
 
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
+    migrate_to()
     broken_now, clean_now, teacher_now = (Label.objects.get(pk=x.pk) for x in (broken, clean, teacher))
     assert broken_now.gitignore == ["*.log", "dist/"]
     assert broken_now.repaired_at is not None

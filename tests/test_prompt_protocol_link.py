@@ -11,7 +11,6 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.db.models import ProtectedError
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -24,6 +23,7 @@ from labeling.runs.services import create_prompt_version, hunk_prompt_from_proto
 
 from . import hunk_data
 from .factories import make_example
+from .migration_state import migrate_to
 
 pytestmark = pytest.mark.django_db
 
@@ -135,16 +135,9 @@ BEFORE = [("labeling", "0008_hunk_granularity")]
 AFTER = [("labeling", "0009_promptversion_protocol_version")]
 
 
-def _migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
 @pytest.mark.django_db(transaction=True)
 def test_migration_links_existing_hunk_prompts_and_reverses():
-    old = _migrate(BEFORE)
+    old = migrate_to(BEFORE)
     Protocol, Prompt = old.get_model("labeling", "ProtocolVersion"), old.get_model("labeling", "PromptVersion")
     Protocol.objects.create(system_prompt="Shared rules.", content_hash="p1")  # older: the latest wins
     latest = Protocol.objects.create(system_prompt="Shared rules.", content_hash="p2")
@@ -154,13 +147,13 @@ def test_migration_links_existing_hunk_prompts_and_reverses():
     for name, (text, granularity) in rows.items():
         Prompt.objects.create(name=name, system_prompt=text, granularity=granularity, content_hash=name)
     try:
-        new = _migrate(AFTER)
+        new = migrate_to(AFTER)
         links = dict(new.get_model("labeling", "PromptVersion").objects.values_list("name", "protocol_version_id"))
         assert links == {"shared": latest.pk, "alone": alone.pk, "own": None, "near": None, "files": None}
-        back = _migrate(BEFORE)
+        back = migrate_to(BEFORE)
         names = set(back.get_model("labeling", "PromptVersion").objects.values_list("name", flat=True))
         assert names == set(rows)  # nothing lost on the way back
-        again = _migrate(AFTER)
+        again = migrate_to(AFTER)
         assert again.get_model("labeling", "PromptVersion").objects.get(name="alone").protocol_version_id == alone.pk
     finally:
-        _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+        migrate_to()
