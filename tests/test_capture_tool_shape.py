@@ -20,6 +20,7 @@ from labeling.protocol.layout import hunk_ids, user_turn_layout
 from labeling.protocol.run import serve_capture
 from labeling.protocol.session import SUMMARY_TEXT
 from labeling.protocol.store import store_capture
+from tests.tool_client import play_loop
 
 SYSTEM = "You group the hunks of a gsctune test into commits, with tool calls only."
 TOOLS = [{"type": "function", "function": {"name": name, "description": f"gsctune test tool {name}.",
@@ -68,26 +69,21 @@ class ToolShapedClient:
             self._summary(http, "a hunk too long to show")
             turn = user_turn(self.n_hunks, self.appended)
             ids, done = set(hunk_ids(turn)), set()
-            messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": turn}]
-            for _ in range(10):
-                body = {"model": "capture", "messages": messages, "stream": False, "tools": TOOLS, "tool_choice": "auto"}
-                message = http.post(f"{self.api_base}/chat/completions", json=body).json()["choices"][0]["message"]
-                messages.append(message)
-                call = message["tool_calls"][0]
-                args = json.loads(call["function"]["arguments"])
-                if call["function"]["name"] == "emit_commit":
+
+            def answer(name: str, args: dict) -> str | None:
+                if name == "emit_commit":
                     new = [h for h in args["commit"]["hunks"] if h in ids and h not in done]
                     done.update(new)
-                    reply = f"Taken: {len(new)} hunk(s)." if new else "Not taken: unknown or already taken."
-                else:
-                    left = sorted(ids - done - set(args["skipped_hunks"]))
-                    if not left:
-                        return
-                    reply = "Not finished; uncovered:\n" + "\n".join(f"- {h}" for h in left) + "\nTry again."
-                    if self._tokens(http, reply) > SUMMARIZE_OVER:
-                        reply = "[Summarized by the test client]\n" + self._summary(http, reply)
-                messages.append({"role": "tool", "tool_call_id": call["id"], "content": reply})
-        raise AssertionError("the capture never finalized")
+                    return f"Taken: {len(new)} hunk(s)." if new else "Not taken: unknown or already taken."
+                left = sorted(ids - done - set(args["skipped_hunks"]))
+                if not left:
+                    return None
+                reply = "Not finished; uncovered:\n" + "\n".join(f"- {h}" for h in left) + "\nTry again."
+                if self._tokens(http, reply) > SUMMARIZE_OVER:
+                    reply = "[Summarized by the test client]\n" + self._summary(http, reply)
+                return reply
+
+            play_loop(http, self.api_base, SYSTEM, turn, TOOLS, answer)
 
 
 def capture(n_hunks: int, appended: str = "") -> tuple[dict, ToolShapedClient]:

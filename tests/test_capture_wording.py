@@ -11,8 +11,6 @@ renderings are written out here from that wording, not taken from gsctune's rend
 """
 from __future__ import annotations
 
-import json
-
 import httpx
 import pytest
 
@@ -22,6 +20,7 @@ from labeling.protocol.check import CAPTURED_WORDING, GSCTUNE_WORDING, MISMATCH,
 from labeling.protocol.run import serve_capture
 from labeling.protocol.store import capture_summary, protocol_from_capture, store_capture
 from tests.test_protocol_renderer_check import SYSTEM, TOOLS, accepted, by_part, duplicate, patch, rejection, unknown
+from tests.tool_client import play_loop, tool_like_answer
 
 LIST_HEADING, DIFF_HEADING = "Hunks in the wording test:", "What the wording test changed:"
 UNTRACKED_TAG, UNTRACKED_BODY = "<untracked: wording test>", "<new in the wording test, content not shown>"
@@ -53,34 +52,10 @@ def play(api_base: str, turn: str) -> None:
     """The tool's side: model lookup, then the loop, answering each move as the tool does."""
     root = api_base.removesuffix("/v1")
     ids = {line.split()[0] for line in turn.split("\n\n")[0].splitlines()[1:]}
-    done: set[str] = set()
     with httpx.Client(timeout=10) as http:
         http.get(f"{root}/props")
         http.get(f"{api_base}/models")
-        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": turn}]
-        for _ in range(10):
-            body = {"model": "capture", "messages": messages, "stream": False, "tools": TOOLS, "tool_choice": "auto"}
-            message = http.post(f"{api_base}/chat/completions", json=body).json()["choices"][0]["message"]
-            messages.append(message)
-            call = message["tool_calls"][0]
-            args = json.loads(call["function"]["arguments"])
-            if call["function"]["name"] == "emit_commit":
-                hunks = args["commit"]["hunks"]
-                bad, dup = [h for h in hunks if h not in ids], [h for h in hunks if h in done]
-                if bad:
-                    reply = unknown(bad[0], ids)
-                elif dup:
-                    reply = duplicate(dup[0])
-                else:
-                    done.update(hunks)
-                    reply = accepted(args["commit"]["subject"], ids - done)
-            else:
-                missing = ids - done - set(args["skipped_hunks"])
-                if not missing:
-                    return
-                reply = rejection(missing)
-            messages.append({"role": "tool", "tool_call_id": call["id"], "content": reply})
-    raise AssertionError("the capture never finalized")
+        play_loop(http, api_base, SYSTEM, turn, TOOLS, tool_like_answer(ids, accepted, unknown, duplicate, rejection))
 
 
 def capture(turn: str) -> dict:

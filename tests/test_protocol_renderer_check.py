@@ -27,6 +27,7 @@ from labeling.protocol.session import SUBJECT
 from labeling.protocol.store import capture_summary, protocol_from_capture, store_capture
 from tests.conftest import browser_login
 from tests.test_capture_protocol import _api_base, _Watched
+from tests.tool_client import play_loop, tool_like_answer
 
 SYSTEM = "You group the hunks of a gsctune renderer test into commits, with tool calls only."
 TOOLS = [{"type": "function", "function": {"name": name, "description": f"gsctune renderer test tool {name}.",
@@ -101,32 +102,9 @@ class ToolLikeClient:
             http.get(f"{self.root}/props")
             http.get(f"{self.api_base}/models")
             turn = user_turn(self._summary(http), self.heading)
-            ids, done = {h for h, _, _ in HUNKS}, set()
-            messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": turn}]
-            for _ in range(10):
-                body = {"model": "capture", "messages": messages, "stream": False, "tools": TOOLS, "tool_choice": "auto"}
-                message = http.post(f"{self.api_base}/chat/completions", json=body).json()["choices"][0]["message"]
-                messages.append(message)
-                call = message["tool_calls"][0]
-                args = json.loads(call["function"]["arguments"])
-                if call["function"]["name"] == "emit_commit":
-                    hunks = args["commit"]["hunks"]
-                    bad = [h for h in hunks if h not in ids]
-                    dup = [h for h in hunks if h in done]
-                    if bad:
-                        reply = self.reply["unknown"](bad[0], ids)
-                    elif dup:
-                        reply = self.reply["duplicate"](dup[0])
-                    else:
-                        done.update(hunks)
-                        reply = self.reply["accepted"](args["commit"]["subject"], ids - done)
-                else:
-                    missing = ids - done - set(args["skipped_hunks"])
-                    if not missing:
-                        return
-                    reply = self.reply["rejection"](missing)
-                messages.append({"role": "tool", "tool_call_id": call["id"], "content": reply})
-        raise AssertionError("the capture never finalized")
+            r = self.reply
+            play_loop(http, self.api_base, SYSTEM, turn, TOOLS, tool_like_answer(
+                {h for h, _, _ in HUNKS}, r["accepted"], r["unknown"], r["duplicate"], r["rejection"]))
 
 
 def capture(**client_options) -> dict:
