@@ -14,11 +14,11 @@ every id must be in the example's hunk list, and every hunk must be in exactly o
 commit or in ``skipped_hunks``. A failure's text names the unknown, duplicate and
 missing ids, and is what the repair turn sends back.
 
-The teacher sees the hunk list exactly as the tool renders it (``render_user_turn``).
-By default new files keep their content (``show_new_content=True``): the teacher may
-use it, and the tool-target export then adds the ``read_file`` turn the student needs
-to see the same content (see ``tool_export``). ``show_new_content=False`` shows the
-teacher only what the tool shows.
+The teacher sees the hunk list exactly as the tool renders it (``render_user_turn``):
+by default what the tool shows (``show_new_content=False``: a new file without its
+content). A labeling run can show it new files' content too (the run's
+``teacher_sees_new_content``); the tool-target export then adds the ``read_file`` turn
+the student needs to see the same content (see ``tool_export``).
 """
 from __future__ import annotations
 

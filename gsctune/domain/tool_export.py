@@ -18,10 +18,12 @@ assistant ``read_file(path)`` call for a new file, answered with the file's cont
 taken from the harvested diff, or ``get_diff(path)`` for a summarized hunk of a tracked
 file, answered with that file's diff (a harvested diff does not have a tracked file's
 whole content). Binary files, lockfiles and junk get no such turn (there is nothing
-to read, or nothing the grouping rests on). The alternative is a labeling option:
-label with the teacher shown only what the tool shows
-(``hunk_proposal.example_hunk_view(show_new_content=False)``) and export with
-``read_new_files=False``; the in-loop evaluation compares both. An export that keeps
+to read, or nothing the grouping rests on). The alternative is the labeling run's
+choice: a hunk-level teacher is shown what the tool shows unless the run says
+otherwise (``teacher_sees_new_content``), and an export with ``read_new_files=False``
+adds read turns only to labels whose maker may have read the content (the label's
+``saw_new_content``); the in-loop evaluation compares students trained both ways
+(README, "Evaluate a student inside the tool's loop"). An export that keeps
 new files' content in the user turn (``show_new_content=True`` hunks passed in) needs
 no read turn. Read turns stay short of the tool's turn warnings (from 6 turns left it
 appends one after each tool reply): in an example with more new files than that

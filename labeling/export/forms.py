@@ -62,7 +62,10 @@ class ExportForm(forms.Form):
         required=False, initial=True, label="Add read_file turns",
         help_text="The tool shows no content for new files: add the read_file (or get_diff, for a hunk it would "
                   "summarize) call and its reply before the commit that needs it, so the label does not rest on "
-                  "content the student never sees. Off: label with the teacher shown only what the tool shows.")
+                  "content the student never sees. Off: only labels whose maker may have read that content get "
+                  "them (reviewers' corrections, file-level or imported labels, hunk-level runs that showed the "
+                  "teacher new files' content); labels of runs that showed the teacher only what the tool "
+                  "shows get none.")
     keep_new_content = forms.BooleanField(
         required=False, initial=False, label="Show new files' content in the user turn",
         help_text="The tool does not show it; with it shown, no read_file turn is needed.")

@@ -69,6 +69,7 @@ def _label_dict(label: Label) -> dict:
         # Skipped hunks: the label's column, else where the proxy and older revisions keep them (usage).
         "granularity": label.granularity,
         "skipped_hunks": list(label.skipped_hunks or (label.usage or {}).get("skipped_hunks") or []),
+        "saw_new_content": label.saw_new_content,
     }
 
 
@@ -90,7 +91,8 @@ def build_records(light: bool = False) -> list[dict]:
     if light:
         labels = labels.only(*LIGHT_FIELDS, *(f"{name}__{attr}" for name in related[1:] for attr in ("id", "name")))
     else:
-        labels = labels.defer("raw_response")  # the teacher's whole answer: as big as the label, never exported
+        # The teacher's whole answer (as big as the label) is never exported; the run says what it saw.
+        labels = labels.defer("raw_response").select_related("run")
     revisions = Label.objects.select_related("example").filter(
         pk__in=[rev for _, rev in verdicts.values() if rev]
     )

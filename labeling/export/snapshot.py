@@ -98,7 +98,9 @@ class ExportOptions:
     # flags it): a PromptVersion id (its system prompt), or "text" for system_prompt_text; "": the protocol's.
     system_prompt_from: str = ""
     system_prompt_text: str = ""
-    read_new_files: bool = True  # add the read_file / get_diff turns the student needs (tool_export)
+    # Add the read_file / get_diff turns the student needs (tool_export) to every label; False: only to
+    # labels whose maker may have read new files' content (label["saw_new_content"], True when absent).
+    read_new_files: bool = True
     keep_new_content: bool = False  # show new files' content in the user turn instead (no read turn)
 
     def __post_init__(self) -> None:
@@ -585,7 +587,8 @@ class Result:
 def tool_conversation(example: dict, label: dict, spec: ProtocolSpec, opts: ExportOptions) -> dict:
     """The git-smart-commit record of one example; ValueError where the tool would refuse the label."""
     hunks = example_hunk_view(example, show_new_content=True) if opts.keep_new_content else None
-    return tool_export.tool_record(example, label, spec=spec, read_new_files=opts.read_new_files, hunks=hunks)
+    read = opts.read_new_files or label.get("saw_new_content", True)
+    return tool_export.tool_record(example, label, spec=spec, read_new_files=read, hunks=hunks)
 
 
 def _tool_length(record: dict, measure: Measure) -> int:

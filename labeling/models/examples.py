@@ -148,6 +148,19 @@ class Label(models.Model):
             label = label.revision_of
         return targets.for_prompt(self.granularity, label.prompt_version)
 
+    @property
+    def saw_new_content(self) -> bool:
+        """Whether whoever made the label may have read new files' content, which git-smart-commit
+        never shows: a hunk-level teacher run shows the hunk list as the tool does unless the run
+        says otherwise, a production label is the student's own answer in the tool; reviewers,
+        file-level teachers and imported labels had the whole diff. The tool-target export adds
+        the student's read_file turns where this holds."""
+        if self.source == self.Source.PRODUCTION:
+            return False
+        if self.run_id and self.granularity == "hunks":
+            return self.run.teacher_sees_new_content
+        return True
+
     def label_object(self) -> dict:
         """The ``label`` object of the labeled JSONL format (DESIGN.md)."""
         obj = {"commits": self.commits, "gitignore": self.gitignore, "model": self.model, "usage": self.usage}

@@ -164,6 +164,11 @@ class LabelingRun(Job):
     noise_probability = models.FloatField(default=0.3, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
     noise_seed = models.IntegerField(default=0)
     max_diff_chars = models.PositiveIntegerField(default=60000, validators=[MinValueValidator(1000)])
+    teacher_sees_new_content = models.BooleanField(
+        "show new files' content to the teacher", default=False,
+        help_text="Hunk-level prompts only. git-smart-commit lists a new file without its content; by default "
+                  "the teacher sees the hunk list as the tool shows it. Ticked, it sees new files' content too, "
+                  "and the tool-target export adds the read_file turn the student needs to see it.")
     concurrency = models.PositiveIntegerField(null=True, blank=True, help_text="Blank: the teacher's maximum.")
     # The resolved selection, frozen when the run first executes so resumes see the same examples.
     selected_ids = models.JSONField(null=True, blank=True, editable=False)
@@ -192,6 +197,14 @@ class LabelingRun(Job):
     def serves(self) -> targets.Served:
         return self.prompt_version.serves
 
+
+    def clean(self) -> None:
+        super().clean()
+        if self.teacher_sees_new_content and self.prompt_version_id \
+                and self.prompt_version.granularity != PromptVersion.Granularity.HUNKS:
+            raise ValidationError({"teacher_sees_new_content": (
+                "Only a hunk-level prompt version hides new files' content: a file-level teacher always "
+                "sees the whole diff.")})
 
     def reopen_work(self) -> None:
         """A finished run's open failures are tried again by its next execution."""

@@ -191,14 +191,15 @@ class LabelingRunForm(SectionedForm, forms.ModelForm):
         ("Input, noise and concurrency",
          "Junk files (build output, editor backups) are injected into a share of the examples, so that the "
          "trained model learns to leave them out; the same seed injects the same files.",
-         [(("noise_probability", "noise_seed", "max_diff_chars", "concurrency"), "")]),
+         [(("noise_probability", "noise_seed", "max_diff_chars", "concurrency"), ""),
+          (("teacher_sees_new_content",), "")]),
     )
 
     class Meta:
         model = LabelingRun
         fields = ["name", "teacher", "prompt_version", "selection", "sample_size", "selection_seed", "filter_repo",
                   "filter_language", "filter_max_diff_chars", "limit", "noise_probability", "noise_seed",
-                  "max_diff_chars", "concurrency"]
+                  "max_diff_chars", "concurrency", "teacher_sees_new_content"]
         field_classes = {"teacher": TeacherChoiceField, "prompt_version": PromptChoiceField}
         labels = {"selection_seed": "Sample seed", "filter_repo": "Repository contains",
                   "filter_language": "Language", "filter_max_diff_chars": "Longest diff (characters)",

@@ -256,9 +256,11 @@ def hunk_messages_for(system: str, hunks: list[Hunk]) -> list[dict]:
     return [{"role": "system", "content": system}, {"role": "user", "content": render_user_turn(hunks)}]
 
 
-def hunks_for(example: Example, diff: str) -> list[Hunk]:
-    """The hunk list a hunk-level teacher sees for ``diff`` (the example's, junk included)."""
-    return example_hunk_view({"diff": diff, "existing_gitignore": list(example.existing_gitignore or [])})
+def hunks_for(example: Example, diff: str, show_new_content: bool = False) -> list[Hunk]:
+    """The hunk list a hunk-level teacher sees for ``diff`` (the example's, junk included): as
+    the tool shows it, or with new files' content (the run's ``teacher_sees_new_content``)."""
+    return example_hunk_view({"diff": diff, "existing_gitignore": list(example.existing_gitignore or [])},
+                             show_new_content=show_new_content)
 
 
 def label_messages(label: Label) -> list[dict]:
@@ -266,7 +268,8 @@ def label_messages(label: Label) -> list[dict]:
     if not label.run_id or not label.prompt_version_id:
         raise ValueError("only labels from a labeling run record their prompt")
     if label.prompt_version.granularity == PromptVersion.Granularity.HUNKS:
-        return hunk_messages_for(system_text(label.prompt_version), hunks_for(label.example, label.diff))
+        return hunk_messages_for(system_text(label.prompt_version),
+                                 hunks_for(label.example, label.diff, label.run.teacher_sees_new_content))
     return messages_for(system_text(label.prompt_version), label.changed_files, label.diff,
                         label.run.max_diff_chars)
 
@@ -490,7 +493,7 @@ def execute_run(run: LabelingRun, progress) -> None:
                     files, diff = apply_noise(list(example.changed_files), example.diff, noise)
                     item = _Item(example, noise, diff[len(example.diff):])
                     if hunk_level:
-                        hunks = hunks_for(example, diff)
+                        hunks = hunks_for(example, diff, run.teacher_sees_new_content)
                         ids = [h.id for h in hunks]
                         call = client.complete(hunk_messages_for(system, hunks),
                                                parse=lambda text, ids=ids: parse_hunk_proposal(text, ids))

@@ -49,7 +49,8 @@ class Command(BaseCommand):
                             help="git-smart-commit: train under this file's text as the system prompt (flagged "
                                  "the same way).")
         parser.add_argument("--no-read-new-files", action="store_true",
-                            help="Add no read_file turns (the teacher was shown only what the tool shows).")
+                            help="Add read_file turns only to labels whose maker may have read new files' "
+                                 "content; none to labels of runs that showed the teacher what the tool shows.")
         parser.add_argument("--keep-new-content", action="store_true",
                             help="Show new files' content in the user turn (then no read_file turn is needed).")
         parser.add_argument("--queue", action="store_true", help="Hand the export to the worker instead.")

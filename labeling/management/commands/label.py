@@ -30,6 +30,9 @@ class Command(BaseCommand):
         parser.add_argument("--prompt-version", type=int, help="PromptVersion id (default: the shipped prompt).")
         parser.add_argument("--limit", type=int, help="At most N examples.")
         parser.add_argument("--max-diff-chars", type=int, default=60000)
+        parser.add_argument("--show-new-content", action="store_true",
+                            help="Hunk-level prompts: show the teacher new files' content, which git-smart-commit "
+                                 "does not show (the tool-target export then adds the student's read_file turns).")
         parser.add_argument("--resume", type=int, metavar="RUN", help="Resume run RUN (retries its failures).")
         parser.add_argument("--queue", action="store_true", help="Queue on the Celery worker instead.")
 
@@ -87,7 +90,8 @@ class Command(BaseCommand):
         else:
             prompt = default_prompt_version()
         options = {"noise_probability": o["noise_prob"], "noise_seed": o["seed"], "selection_seed": o["seed"],
-                   "limit": o["limit"], "concurrency": concurrency, "max_diff_chars": o["max_diff_chars"]}
+                   "limit": o["limit"], "concurrency": concurrency, "max_diff_chars": o["max_diff_chars"],
+                   "teacher_sees_new_content": o["show_new_content"]}
         if o["sample"]:
             options.update(selection=LabelingRun.Selection.SAMPLE, sample_size=o["sample"])
         try:
