@@ -202,7 +202,7 @@ class Selection:
     records: list[dict]  # one per example, sorted by key
     excluded: Counter  # reason -> count
     invalid: list[dict]  # {"key", "label_id", "error"}
-    answers: dict[str, str]  # key -> the assistant content of the chosen label
+    answers: dict[str, str | bytes]  # key -> the chosen label's answer (the tool target's: its JSONL line)
 
 
 def _verdict_included(verdict: str, opts: ExportOptions) -> bool:
@@ -214,7 +214,7 @@ def _verdict_included(verdict: str, opts: ExportOptions) -> bool:
 
 
 def select(records: Iterable[dict], opts: ExportOptions,
-           render: Callable[[dict], str] | None = None) -> Selection:
+           render: Callable[[dict], str | bytes] | None = None) -> Selection:
     """Keep what the options ask for; one record per example (best verdict first).
 
     ``render`` turns a full record into its answer (the tool target's conversation line);
@@ -428,7 +428,7 @@ class Plan:
         return out
 
 
-def plan(records: Iterable[dict], opts: ExportOptions, render: Callable[[dict], str] | None = None) -> Plan:
+def plan(records: Iterable[dict], opts: ExportOptions, render: Callable[[dict], str | bytes] | None = None) -> Plan:
     selection = select(records, opts, render)
     split = split_repositories(selection.records, opts)
     val = set(split.val_repos)
@@ -633,7 +633,7 @@ def export(records: Iterable[dict], opts: ExportOptions, out_dir: str,
     spec = spec or BUILTIN
     rendered: dict[str, dict] = {}  # key -> the tool record of the chosen label
 
-    def render(rec: dict) -> str:
+    def render(rec: dict) -> bytes:
         record = tool_conversation(rec["example"], rec["label"], spec, opts)
         line = tool_export.record_bytes(record)
         rendered.setdefault(record_key(rec["example"]), {})[line] = record
